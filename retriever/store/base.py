@@ -1,0 +1,55 @@
+"""The one interface between the pipeline and where sentences live.
+
+The pipeline only calls `SentenceStore`; the embedded store (`memory.py`) and the PostgreSQL store
+(`postgres.py`) implement it. Each stored `Document` is one sentence: `content` is the verbatim
+sentence, `embedding` the e5 passage vector of the sentence in its context, and `meta` holds
+`article_id, title, date, paragraph, sentence_number, start, end, source`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from haystack import Document
+
+from retriever.models import ArticleInfo
+
+
+@runtime_checkable
+class SentenceStore(Protocol):
+    """Storage of articles and their sentences, with keyword and vector search."""
+
+    def articles(self) -> list[ArticleInfo]:
+        """All articles, newest indexed first."""
+        ...
+
+    def article(self, article_id: str) -> ArticleInfo | None: ...
+
+    def article_by_source(self, source: str) -> ArticleInfo | None: ...
+
+    def sentences(self, article_id: str) -> list[Document]:
+        """The article's sentences in article order (with embeddings)."""
+        ...
+
+    def put_article(self, article: ArticleInfo, sentences: Sequence[Document], replaces: str | None = None) -> None:
+        """Add an article, atomically removing `replaces` (an older version) in the same step."""
+        ...
+
+    def delete_article(self, article_id: str) -> bool: ...
+
+    def keyword_search(self, query: str, top_k: int) -> list[Document]:
+        """German full-text search; documents carry `score` (higher is better)."""
+        ...
+
+    def embedding_search(self, embedding: Sequence[float], top_k: int) -> list[Document]:
+        """Cosine/inner-product search over normalised vectors; documents carry `score`."""
+        ...
+
+    def count_sentences(self) -> int: ...
+
+    def refresh(self) -> bool:
+        """Pick up changes made by another process; True when something changed."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]: ...
