@@ -1,0 +1,37 @@
+"""Choosing the sentence store from the settings: embedded by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from retriever.settings import Settings
+from retriever.store.base import SentenceStore
+
+
+def open_store(settings: Settings) -> SentenceStore:
+    url = settings.document_store
+    if url.startswith(("postgresql://", "postgres://")):
+        from retriever.store.postgres import PostgresSentenceStore  # heavy: psycopg, pgvector
+
+        return PostgresSentenceStore(url)
+    if url:
+        raise ValueError(f"NEWSQA_DOCUMENT_STORE must be empty or a postgresql:// URL, not {url.split(':')[0]!r}")
+    from retriever.store.memory import MemorySentenceStore
+
+    return MemorySentenceStore(settings.data_dir / "index")
+
+
+def store_from_dict(data: dict[str, Any]) -> SentenceStore:
+    """Inverse of `store.to_dict()`, used when a serialised pipeline is loaded again."""
+    if data.get("type") == "postgres":
+        from retriever.store.postgres import PostgresSentenceStore
+
+        return PostgresSentenceStore(data["url"])
+    from pathlib import Path
+
+    from retriever.store.memory import MemorySentenceStore
+
+    return MemorySentenceStore(Path(data["path"]))
+
+
+__all__ = ["SentenceStore", "open_store", "store_from_dict"]

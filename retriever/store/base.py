@@ -9,6 +9,7 @@ sentence, `embedding` the e5 passage vector of the sentence in its context, and 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from haystack import Document
@@ -47,6 +48,10 @@ class SentenceStore(Protocol):
         ...
 
     def count_sentences(self) -> int: ...
+
+    def bulk(self) -> AbstractContextManager[None]:
+        """Group many `put_article` calls; a store may persist once at the end (or do nothing)."""
+        ...
 
     def refresh(self) -> bool:
         """Pick up changes made by another process; True when something changed."""

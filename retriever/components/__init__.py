@@ -1,0 +1,1 @@
+"""haystack components of the newsqa pipelines."""

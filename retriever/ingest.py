@@ -1,0 +1,160 @@
+"""Reading article files and splitting them into numbered sentences with character spans.
+
+Format of a newsqa article file: first line ` date YYYY-MM Title` (leading space optional), a blank
+line, then paragraphs separated by blank lines. Plain `.txt`/`.md` files without that header are
+accepted too; their title is the first line when it looks like one, else the file name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+ARTICLE_SUFFIXES = frozenset({".txt", ".md"})
+MAX_ARTICLE_BYTES = 2_000_000
+MAX_TITLE_CHARS = 200
+
+_HEADER = re.compile(r"^\s*date\s+(?P<date>\S+)\s+(?P<title>\S.*?)\s*$")
+_HEADER_START = re.compile(r"^\s*date\b", re.IGNORECASE)
+_DATE = re.compile(r"^(?P<y>\d{4})-(?P<m>\d{2})(?:-(?P<d>\d{2}))?$")
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+
+
+class ArticleError(ValueError):
+    """A file that cannot be indexed; the message names the file and says why."""
+
+
+@dataclass(frozen=True)
+class Sentence:
+    number: int  # 1-based, article order
+    paragraph: int  # 1-based
+    start: int  # span in Article.body
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Article:
+    article_id: str
+    title: str
+    date: str
+    body: str
+    sentences: tuple[Sentence, ...]
+    source: str
+
+
+@lru_cache(maxsize=1)
+def _german_tokenizer():  # type: ignore[no-untyped-def]
+    import punkt
+
+    return punkt.tokenizer_for("german")
+
+
+def split_sentences(body: str) -> list[Sentence]:
+    """Sentences of `body` with spans, so that `body[s.start:s.end] == s.text` always holds."""
+    tokenizer = _german_tokenizer()
+    sentences: list[Sentence] = []
+    paragraph_start = 0
+    paragraph_no = 0
+    for brk in [*_PARAGRAPH_BREAK.finditer(body), None]:
+        paragraph_end = brk.start() if brk else len(body)
+        paragraph = body[paragraph_start:paragraph_end]
+        if paragraph.strip():
+            paragraph_no += 1
+            for start, end in tokenizer.span_tokenize(paragraph):
+                text = paragraph[start:end].strip()
+                if not text:
+                    continue
+                offset = paragraph_start + start + (len(paragraph[start:end]) - len(paragraph[start:end].lstrip()))
+                sentences.append(Sentence(len(sentences) + 1, paragraph_no, offset, offset + len(text), text))
+        if brk:
+            paragraph_start = brk.end()
+    return sentences
+
+
+def article_id_for(title: str, date: str, body: str) -> str:
+    """Stable id from the content: the same text always gets the same id."""
+    normalised = "\n".join([title.strip(), date.strip(), " ".join(body.split())])
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:12]
+
+
+def _normalise_date(raw: str, source: str) -> str:
+    match = _DATE.match(raw)
+    if not match or not 1 <= int(match["m"]) <= 12 or (match["d"] and not 1 <= int(match["d"]) <= 31):
+        raise ArticleError(f"{source}: header date {raw!r} is not YYYY-MM (e.g. 'date 2021-12 Title')")
+    return raw
+
+
+def _plain_title(first_line: str) -> str | None:
+    title = first_line.strip().lstrip("#").strip()
+    if title and len(title) <= MAX_TITLE_CHARS and not title.endswith((".", "!", "?", ":", ",")):
+        return title
+    return None
+
+
+def parse_article(text: str, source: str) -> Article:
+    """Parse an article's text. Raises `ArticleError` naming `source` when it is empty or malformed."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+    if "\x00" in text:
+        raise ArticleError(f"{source}: looks like a binary file, not an article")
+    if not text.strip():
+        raise ArticleError(f"{source}: the file is empty")
+    lines = text.strip("\n").split("\n")
+    first = lines[0]
+    date = ""
+    if _HEADER_START.match(first):
+        header = _HEADER.match(first)
+        if not header:
+            raise ArticleError(f"{source}: header must be 'date YYYY-MM Title', got {first.strip()[:80]!r}")
+        date = _normalise_date(header["date"], source)
+        title = header["title"]
+        body = "\n".join(lines[1:])
+    elif (plain := _plain_title(first)) is not None and len(lines) > 1:
+        title, body = plain, "\n".join(lines[1:])
+    else:
+        title, body = Path(source).stem.replace("_", " ").replace("-", " ").strip() or source, "\n".join(lines)
+    body = body.strip()
+    if not body:
+        raise ArticleError(f"{source}: no article text after the title line")
+    sentences = split_sentences(body)
+    if not sentences:
+        raise ArticleError(f"{source}: no sentences found")
+    return Article(article_id_for(title, date, body), title.strip(), date, body, tuple(sentences), source)
+
+
+def read_article(path: Path) -> Article:
+    """Read and parse one article file; every failure is an `ArticleError` naming the file."""
+    if path.suffix.lower() not in ARTICLE_SUFFIXES:
+        raise ArticleError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; use .txt or .md")
+    try:
+        size = path.stat().st_size
+        if size > MAX_ARTICLE_BYTES:
+            raise ArticleError(f"{path}: {size:,} bytes is too large for one article (limit {MAX_ARTICLE_BYTES:,})")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ArticleError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ArticleError(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise ArticleError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ArticleError(f"{path}: not UTF-8 text") from None
+    return parse_article(text, str(path))
+
+
+def find_article_files(paths: list[Path]) -> list[Path]:
+    """Expand folders to the .txt/.md files below them (sorted); files are kept as given."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in ARTICLE_SUFFIXES)
+            )
+        else:
+            found.append(path)
+    return found

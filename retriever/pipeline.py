@@ -1,0 +1,67 @@
+"""The question-answering pipeline, wired from the components in `retriever.components`.
+
+    question ─┬─ E5TextEmbedder ── StoreEmbeddingRetriever ─┐
+              │                                              ├─ HybridRanker ─ reader ─ CitedAnswerBuilder
+              └───────────────── StoreKeywordRetriever ─────┘
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from haystack import Pipeline
+
+from retriever.components.answer_builder import CitedAnswerBuilder
+from retriever.components.embedders import E5TextEmbedder
+from retriever.components.ranker import HybridRanker
+from retriever.components.reader import OptionalExtractiveReader
+from retriever.components.retrievers import StoreEmbeddingRetriever, StoreKeywordRetriever
+from retriever.store import SentenceStore
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Tunable numbers of the query pipeline; defaults come from the XQuAD benchmark."""
+
+    candidates: int = 50
+    keyword_weight: float = 0.12
+    ranked: int = 10
+    abstain_threshold: float = 0.80
+    max_citations: int = 3
+    support_margin: float = 0.02
+    reader_model: str = ""
+
+
+def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = None) -> Pipeline:
+    config = config or PipelineConfig()
+    pipe = Pipeline()
+    pipe.add_component("embedder", E5TextEmbedder())
+    pipe.add_component("embedding_retriever", StoreEmbeddingRetriever(store, top_k=config.candidates))
+    pipe.add_component("keyword_retriever", StoreKeywordRetriever(store, top_k=config.candidates))
+    pipe.add_component("ranker", HybridRanker(keyword_weight=config.keyword_weight, top_k=config.ranked))
+    pipe.add_component("reader", OptionalExtractiveReader(model=config.reader_model))
+    pipe.add_component(
+        "answer_builder",
+        CitedAnswerBuilder(
+            abstain_threshold=config.abstain_threshold,
+            max_citations=config.max_citations,
+            support_margin=config.support_margin,
+        ),
+    )
+    pipe.connect("embedder.embedding", "embedding_retriever.query_embedding")
+    pipe.connect("embedder.embedding", "ranker.query_embedding")
+    pipe.connect("embedding_retriever.documents", "ranker.embedding_documents")
+    pipe.connect("keyword_retriever.documents", "ranker.keyword_documents")
+    pipe.connect("ranker.documents", "reader.documents")
+    pipe.connect("ranker.documents", "answer_builder.documents")
+    pipe.connect("reader.answers", "answer_builder.answers")
+    return pipe
+
+
+def pipeline_inputs(question: str) -> dict[str, dict[str, str]]:
+    return {
+        "embedder": {"text": question},
+        "keyword_retriever": {"query": question},
+        "reader": {"query": question},
+        "answer_builder": {"query": question},
+    }

@@ -1,0 +1,145 @@
+"""`NewsQA`: the one object the CLI and the bot use: index articles, ask, list, digest.
+
+Blocking and CPU-bound by design (model inference); async callers run it in a worker thread.
+A lock serialises access so the store and the lazily built keyword index are never seen half-changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import replace
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from retriever.digest import build_digest
+from retriever.indexer import ArticleIndexer
+from retriever.ingest import ArticleError, find_article_files, parse_article, read_article
+from retriever.models import Answer, ArticleInfo, Digest, IndexResult
+from retriever.pipeline import PipelineConfig, build_query_pipeline, pipeline_inputs
+from retriever.settings import DEFAULT_ARTICLE, Settings
+from retriever.store import SentenceStore, open_store
+
+logger = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 1000
+DEFAULT_SOURCE = f"default:{DEFAULT_ARTICLE.name}"
+
+__all__ = ["MAX_QUESTION_CHARS", "ArticleError", "NewsQA"]
+
+
+class NewsQA:
+    """Cited answers and digests over the articles in one store."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        config: PipelineConfig | None = None,
+        store: SentenceStore | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.config = config or PipelineConfig(reader_model=self.settings.reader_model)
+        self.store = store if store is not None else open_store(self.settings)
+        self.pipeline = build_query_pipeline(self.store, self.config)
+        self.indexer = ArticleIndexer(self.store)
+        self._lock = threading.RLock()
+        self._warm = False
+
+    def warm_up(self) -> None:
+        """Load the models and, on first use, index the bundled default article."""
+        with self._lock:
+            if self._warm:
+                return
+            self.pipeline.warm_up()
+            self.indexer.warm_up()
+            if self.settings.index_default and not self.store.articles():
+                result = self.index_text(DEFAULT_ARTICLE.read_text(encoding="utf-8"), DEFAULT_SOURCE)
+                logger.info("indexed the default article %s", result.article.article_id)
+            self._warm = True
+
+    @property
+    def reader_available(self) -> bool:
+        reader = self.pipeline.get_component("reader")
+        return bool(getattr(reader, "available", False))
+
+    # ---- questions ---------------------------------------------------------------------------
+
+    def ask(self, question: str) -> Answer:
+        """Answer one question. Raises ValueError for an empty or over-long question."""
+        question = " ".join(question.split())
+        if not question:
+            raise ValueError("the question is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise ValueError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
+        self.warm_up()
+        started = time.perf_counter()
+        with self._lock:
+            result = self.pipeline.run(pipeline_inputs(question))
+        answer: Answer = result["answer_builder"]["answer"]
+        latency = (time.perf_counter() - started) * 1000
+        return Answer(answer.question, answer.answer, answer.score, answer.citations, latency, answer.mode)
+
+    # ---- articles ----------------------------------------------------------------------------
+
+    def index_text(self, text: str, source: str) -> IndexResult:
+        """Index an article given as text (an upload). Raises ArticleError; the index is unchanged then."""
+        article = parse_article(text, source)
+        with self._lock:
+            self.indexer.warm_up()
+            return self.indexer.index(article)
+
+    def index_file(self, path: Path) -> IndexResult:
+        """Index one .txt/.md file; its resolved path is its source. Raises ArticleError."""
+        article = read_article(path)
+        source = str(path.resolve())
+        with self._lock:
+            self.indexer.warm_up()
+            return self.indexer.index(replace(article, source=source))
+
+    def index_paths(
+        self,
+        paths: Iterable[Path],
+        on_result: Callable[[Path, IndexResult | ArticleError], None] | None = None,
+    ) -> list[IndexResult | ArticleError]:
+        """Index files and folders; a bad file is reported and skipped, the others still go in."""
+        results: list[IndexResult | ArticleError] = []
+        with self._lock, self.store.bulk():
+            for path in find_article_files(list(paths)):
+                try:
+                    outcome: IndexResult | ArticleError = self.index_file(path)
+                except ArticleError as exc:
+                    outcome = exc
+                results.append(outcome)
+                if on_result:
+                    on_result(path, outcome)
+        return results
+
+    def delete(self, article_id: str) -> bool:
+        with self._lock:
+            return self.store.delete_article(article_id)
+
+    def articles(self) -> list[ArticleInfo]:
+        """Indexed articles, newest first."""
+        with self._lock:
+            return self.store.articles()
+
+    def digest(self, article_id: str | None = None) -> Digest:
+        """Digest of the given article, or of the newest. Raises KeyError for an unknown id."""
+        with self._lock:
+            if article_id is None:
+                articles = self.store.articles()
+                if not articles:
+                    raise KeyError("no articles are indexed")
+                article = articles[0]
+            else:
+                found = self.store.article(article_id.strip())
+                if found is None:
+                    raise KeyError(article_id)
+                article = found
+            return build_digest(article, self.store.sentences(article.article_id))
+
+    def refresh(self) -> bool:
+        """Pick up articles indexed by another process; True when the index changed."""
+        with self._lock:
+            return self.store.refresh()
