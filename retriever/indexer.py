@@ -17,16 +17,14 @@ from retriever.models import ArticleInfo, IndexResult
 from retriever.store import SentenceStore
 
 
-def embed_text(article: Article, index: int) -> str:
-    """What e5 sees for sentence `index`: the title and the sentence before it give "es", "das" or
-    "beide" something to point at; the sentence itself comes last and dominates."""
-    sentence = article.sentences[index]
-    before = article.sentences[index - 1] if index > 0 else None
-    context = before.text if before is not None and before.paragraph == sentence.paragraph else ""
-    return " ".join(part for part in (f"{article.title}:", context, sentence.text) if part)
+def paragraph_text(article: Article, paragraph: int) -> str:
+    """The paragraph a sentence stands in, prefixed by the title: the context its vector carries."""
+    sentences = [s.text for s in article.sentences if s.paragraph == paragraph]
+    return f"{article.title}: " + " ".join(sentences)
 
 
 def sentence_documents(article: Article) -> list[Document]:
+    paragraphs = {s.paragraph: paragraph_text(article, s.paragraph) for s in article.sentences}
     return [
         Document(
             id=f"{article.article_id}-{s.number}",
@@ -40,10 +38,10 @@ def sentence_documents(article: Article) -> list[Document]:
                 "start": s.start,
                 "end": s.end,
                 "source": article.source,
-                "embed_text": embed_text(article, i),
+                "context": paragraphs[s.paragraph],
             },
         )
-        for i, s in enumerate(article.sentences)
+        for s in article.sentences
     ]
 
 
@@ -57,20 +55,29 @@ class ArticleIndexer:
     def warm_up(self) -> None:
         self.embedder.warm_up()
 
+    def embed(self, article: Article) -> list[Document]:
+        """The article's sentences as documents with sentence and paragraph vectors."""
+        documents: list[Document] = self.embedder.run(documents=sentence_documents(article))["documents"]
+        return documents
+
     def index(self, article: Article) -> IndexResult:
         same = self.store.article(article.article_id)
         if same is not None:
             return IndexResult(article.source, "unchanged" if same.source == article.source else "duplicate", same)
         previous = self.store.article_by_source(article.source)
-        documents = self.embedder.run(documents=sentence_documents(article))["documents"]
-        info = ArticleInfo(
-            article_id=article.article_id,
-            title=article.title,
-            date=article.date,
-            sentence_count=len(article.sentences),
-            source=article.source,
-            indexed_at=datetime.now(UTC).isoformat(timespec="microseconds"),
-        )
+        documents = self.embed(article)
+        info = article_info(article)
         replaced = previous.article_id if previous else None
         self.store.put_article(info, documents, replaces=replaced)
         return IndexResult(article.source, "replaced" if replaced else "added", info, replaced=replaced)
+
+
+def article_info(article: Article) -> ArticleInfo:
+    return ArticleInfo(
+        article_id=article.article_id,
+        title=article.title,
+        date=article.date,
+        sentence_count=len(article.sentences),
+        source=article.source,
+        indexed_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+    )

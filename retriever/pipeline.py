@@ -24,6 +24,7 @@ class PipelineConfig:
     """Tunable numbers of the query pipeline; defaults come from the XQuAD benchmark."""
 
     candidates: int = 50
+    context_weight: float = 0.3
     keyword_weight: float = 0.12
     ranked: int = 10
     abstain_threshold: float = 0.80
@@ -38,7 +39,9 @@ def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = N
     pipe.add_component("embedder", E5TextEmbedder())
     pipe.add_component("embedding_retriever", StoreEmbeddingRetriever(store, top_k=config.candidates))
     pipe.add_component("keyword_retriever", StoreKeywordRetriever(store, top_k=config.candidates))
-    pipe.add_component("ranker", HybridRanker(keyword_weight=config.keyword_weight, top_k=config.ranked))
+    pipe.add_component("ranker", HybridRanker(
+            context_weight=config.context_weight, keyword_weight=config.keyword_weight, top_k=config.ranked
+        ))
     pipe.add_component("reader", OptionalExtractiveReader(model=config.reader_model))
     pipe.add_component(
         "answer_builder",

@@ -13,6 +13,8 @@ from dataclasses import replace
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from haystack import Document
+
 from retriever.digest import build_digest
 from retriever.indexer import ArticleIndexer
 from retriever.ingest import ArticleError, find_article_files, parse_article, read_article
@@ -67,6 +69,10 @@ class NewsQA:
 
     def ask(self, question: str) -> Answer:
         """Answer one question. Raises ValueError for an empty or over-long question."""
+        return self.ask_with_evidence(question)[0]
+
+    def ask_with_evidence(self, question: str) -> tuple[Answer, list[Document]]:
+        """The answer and the ranked sentences it was chosen from (for benchmarks and debugging)."""
         question = " ".join(question.split())
         if not question:
             raise ValueError("the question is empty")
@@ -75,10 +81,11 @@ class NewsQA:
         self.warm_up()
         started = time.perf_counter()
         with self._lock:
-            result = self.pipeline.run(pipeline_inputs(question))
+            result = self.pipeline.run(pipeline_inputs(question), include_outputs_from={"ranker"})
         answer: Answer = result["answer_builder"]["answer"]
         latency = (time.perf_counter() - started) * 1000
-        return Answer(answer.question, answer.answer, answer.score, answer.citations, latency, answer.mode)
+        ranked: list[Document] = result["ranker"]["documents"]
+        return replace(answer, latency_ms=latency), ranked
 
     # ---- articles ----------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """Fusing dense and keyword evidence into one score per sentence.
 
-score = cosine(question, sentence) + keyword_weight * BM25 / BM25_ideal.
-Dense similarity carries English questions over German text; the keyword term, normalised by the
+score = (cos(q, sentence) + w_c * cos(q, paragraph)) / (1 + w_c) + w_k * BM25 / BM25_ideal.
+The sentence's own vector picks the sentence; its paragraph's vector supplies what pronouns refer
+to and which article the question is about. Dense similarity carries English questions over German text; the keyword term, normalised by the
 question's own ideal score (see `retriever.bm25`), sharpens German questions where the exact words
-matter and stays near zero when the question's words are not German. The weight was chosen on XQuAD
+matter and stays near zero when the question's words are not German. The weights were chosen on XQuAD
 (see `newsqa bench xquad` and docs/benchmarks.md), not on the default article.
 """
 
@@ -19,7 +20,8 @@ from haystack import Document, component
 class HybridRanker:
     """Re-scores the union of keyword and embedding candidates and keeps the best `top_k`."""
 
-    def __init__(self, keyword_weight: float = 0.12, top_k: int = 10) -> None:
+    def __init__(self, context_weight: float = 0.3, keyword_weight: float = 0.12, top_k: int = 10) -> None:
+        self.context_weight = context_weight
         self.keyword_weight = keyword_weight
         self.top_k = top_k
 
@@ -38,12 +40,15 @@ class HybridRanker:
         if not candidates:
             return {"documents": []}
         docs = list(candidates.values())
-        vectors = np.asarray([d.embedding for d in docs], dtype=np.float32)
-        dense = vectors @ np.asarray(query_embedding, dtype=np.float32)
+        query = np.asarray(query_embedding, dtype=np.float32)
+        sentence = np.asarray([d.embedding for d in docs], dtype=np.float32) @ query
+        context = np.asarray([d.meta.get("context_embedding", d.embedding) for d in docs], dtype=np.float32) @ query
+        dense = (sentence + self.context_weight * context) / (1 + self.context_weight)
         ranked = []
         for doc, sim in zip(docs, dense, strict=True):
             kw = keyword.get(doc.id, 0.0)
-            meta = {**doc.meta, "dense_score": float(sim), "keyword_score": kw}
+            meta = {k: v for k, v in doc.meta.items() if k != "context_embedding"}
+            meta.update(dense_score=float(sim), keyword_score=kw)
             score = float(sim) + self.keyword_weight * kw
             ranked.append(Document(id=doc.id, content=doc.content, meta=meta, embedding=doc.embedding, score=score))
         ranked.sort(key=lambda d: d.score or 0.0, reverse=True)

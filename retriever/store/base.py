@@ -2,8 +2,10 @@
 
 The pipeline only calls `SentenceStore`; the embedded store (`memory.py`) and the PostgreSQL store
 (`postgres.py`) implement it. Each stored `Document` is one sentence: `content` is the verbatim
-sentence, `embedding` the e5 passage vector of the sentence in its context, and `meta` holds
-`article_id, title, date, paragraph, sentence_number, start, end, source`.
+sentence, `embedding` the e5 passage vector of the sentence alone, and `meta` holds
+`article_id, title, date, paragraph, sentence_number, start, end, source` and `context_embedding`,
+the e5 vector of the sentence's paragraph (what the ranker uses to resolve "es", "das", "beide").
+Search results must carry `context_embedding` in their meta.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ class MemorySentenceStore:
         self._articles: dict[str, ArticleInfo] = {}
         self._docs: list[Document] = []
         self._vectors = np.zeros((0, DIM), dtype=np.float32)
+        self._contexts = np.zeros((0, DIM), dtype=np.float32)
         self._bm25: BM25Index | None = None
         self._stamp: tuple[int, int] | None = None
         self._deferred = 0
@@ -59,10 +60,12 @@ class MemorySentenceStore:
         if stamp is None:
             self._articles, self._docs = {}, []
             self._vectors = np.zeros((0, DIM), dtype=np.float32)
+            self._contexts = np.zeros((0, DIM), dtype=np.float32)
         else:
             with np.load(self._file, allow_pickle=False) as data:
                 meta = json.loads(bytes(data["meta"]).decode("utf-8"))
-                vectors = np.asarray(data["vectors"], dtype=np.float32)
+                vectors = np.asarray(data["vectors"], dtype=np.float32).reshape(-1, DIM)
+                contexts = np.asarray(data["contexts"], dtype=np.float32).reshape(-1, DIM)
             if meta.get("version") != FORMAT_VERSION:
                 raise RuntimeError(f"{self._file}: unsupported index format {meta.get('version')!r}")
             self._articles = {a["article_id"]: ArticleInfo(**a) for a in meta["articles"]}
@@ -70,7 +73,7 @@ class MemorySentenceStore:
                 Document(id=d["id"], content=d["content"], meta=d["meta"], embedding=vectors[i].tolist())
                 for i, d in enumerate(meta["documents"])
             ]
-            self._vectors = vectors.reshape(-1, DIM)
+            self._vectors, self._contexts = vectors, contexts
         self._stamp = stamp
         self._bm25 = None
 
@@ -84,7 +87,7 @@ class MemorySentenceStore:
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".index-", suffix=".npz")
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, meta=blob, vectors=self._vectors)
+                np.savez(fh, meta=blob, vectors=self._vectors, contexts=self._contexts)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self._file)
@@ -161,13 +164,22 @@ class MemorySentenceStore:
         for doc in sentences:
             if doc.embedding is None or len(doc.embedding) != DIM:
                 raise ValueError(f"sentence {doc.id} has no {DIM}-dim embedding")
+        contexts = np.asarray(
+            [d.meta.get("context_embedding", d.embedding) for d in sentences], dtype=np.float32
+        ).reshape(-1, DIM)
+        stored = [
+            Document(id=d.id, content=d.content, meta={k: v for k, v in d.meta.items() if k != "context_embedding"},
+                     embedding=d.embedding)
+            for d in sentences
+        ]
         with self._writing():
             gone = {article.article_id} | ({replaces} if replaces else set())
             self._remove(gone)
             self._articles[article.article_id] = article
-            self._docs.extend(sentences)
-            new = np.asarray([d.embedding for d in sentences], dtype=np.float32).reshape(-1, DIM)
+            self._docs.extend(stored)
+            new = np.asarray([d.embedding for d in stored], dtype=np.float32).reshape(-1, DIM)
             self._vectors = np.concatenate([self._vectors, new])
+            self._contexts = np.concatenate([self._contexts, contexts])
 
     def delete_article(self, article_id: str) -> bool:
         if article_id not in self._articles:
@@ -181,6 +193,7 @@ class MemorySentenceStore:
         if len(keep) != len(self._docs):
             self._docs = [self._docs[i] for i in keep]
             self._vectors = self._vectors[keep]
+            self._contexts = self._contexts[keep]
         for article_id in article_ids:
             self._articles.pop(article_id, None)
 
@@ -195,7 +208,8 @@ class MemorySentenceStore:
         out = []
         for i in top:
             doc = self._docs[int(i)]
-            out.append(Document(id=doc.id, content=doc.content, meta=dict(doc.meta), embedding=doc.embedding,
+            meta = {**doc.meta, "context_embedding": self._contexts[int(i)].tolist()}
+            out.append(Document(id=doc.id, content=doc.content, meta=meta, embedding=doc.embedding,
                                 score=float(scores[i])))
         return out
 
