@@ -8,6 +8,6 @@ import os
 
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
-from retriever.models import Answer, ArticleInfo, Citation, Digest, IndexResult  # noqa: E402
+from retriever.models import Answer, ArticleInfo, Citation, Digest, IndexResult
 
 __all__ = ["Answer", "ArticleInfo", "Citation", "Digest", "IndexResult"]

@@ -16,7 +16,6 @@ import os
 import platform
 import re
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,9 +36,13 @@ MARK = "<!-- bench:{name}:{edge} -->"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("suite", choices=["xquad", "default"], help="which benchmark to run")
-    parser.add_argument("--data", type=Path, default=Path("benchmarks/data"), help="folder with xquad.{de,en}.json")
+    parser.add_argument(
+        "--data", type=Path, default=Path("benchmarks/data"), help="folder with xquad.{de,en}.json"
+    )
     parser.add_argument("--limit", type=int, default=0, help="only the first N paragraphs (quick runs)")
-    parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"), help="results file to update")
+    parser.add_argument(
+        "--output", type=Path, default=Path("docs/benchmarks.md"), help="results file to update"
+    )
     parser.add_argument("--no-write", action="store_true", help="print results only")
     parser.add_argument("--json", type=Path, default=None, help="also write raw numbers as JSON here")
 
@@ -84,8 +87,15 @@ def load_xquad(folder: Path, limit: int = 0) -> Corpus:
             for qa in paragraph["qas"]:
                 first = qa["answers"][0]
                 corpus.questions.append(
-                    Question(qa["id"], index, qa["question"], english[qa["id"]], [a["text"] for a in qa["answers"]],
-                             first["answer_start"] - shift, first["text"])
+                    Question(
+                        qa["id"],
+                        index,
+                        qa["question"],
+                        english[qa["id"]],
+                        [a["text"] for a in qa["answers"]],
+                        first["answer_start"] - shift,
+                        first["text"],
+                    )
                 )
     return corpus
 
@@ -138,8 +148,9 @@ def run_xquad(args: argparse.Namespace) -> int:
 
     corpus = load_xquad(args.data, args.limit)
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
-        settings = Settings(data_dir=Path(tmp), reader_model=os.environ.get("NEWSQA_READER_MODEL", ""),
-                            index_default=False)
+        settings = Settings(
+            data_dir=Path(tmp), reader_model=os.environ.get("NEWSQA_READER_MODEL", ""), index_default=False
+        )
         qa = NewsQA(settings)
         qa.warm_up()
         indexer: ArticleIndexer = qa.indexer
@@ -246,17 +257,18 @@ def render_xquad(r: dict[str, Any]) -> str:
         "",
         f"Machine: {r['machine']}. Command: `newsqa bench xquad`.",
         f"Index: {r['paragraphs']} German paragraphs as articles, {r['sentences']} sentences, "
-        f"{r['index_seconds']} s = **{r['index_sentences_per_s']} sentences/s** (limited by e5 on the CPU: every "
-        "sentence and every paragraph is embedded once). Reader: " + r["reader"] + ". "
+        f"{r['index_seconds']} s = **{r['index_sentences_per_s']} sentences/s** "
+        "(limited by e5 on the CPU: every sentence and every paragraph is embedded once). "
+        f"Reader: {r['reader']}. "
         f"Abstention threshold in use: {r['threshold']}.",
         "",
         "| metric | German questions | English questions |",
         "|---|---|---|",
         *(f"| {label} | {r['de'][key]} | {r['en'][key]} |" for label, key in rows),
         "",
-        f"Calibration (half the paragraphs indexed, both languages): best threshold "
-        f"{r['calibration']['threshold']}, answering {r['calibration']['answerable_answered']} % of answerable and "
-        f"declining {r['calibration']['unanswerable_declined']} % of unanswerable questions.",
+        "Calibration (half the paragraphs indexed, questions in both languages): threshold "
+        f"{r['calibration']['threshold']} answers {r['calibration']['answerable_answered']} % of answerable "
+        f"and declines {r['calibration']['unanswerable_declined']} % of unanswerable questions.",
         f"Peak RSS: {r['peak_rss_mib']:.0f} MiB. Percentages are of all {r['questions']} questions; "
         "an abstention counts as a miss.",
     ]
@@ -269,6 +281,91 @@ def write_section(path: Path, name: str, body: str) -> None:
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     block = f"{start}\n{body}\n{end}"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    text = (
+        pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+# ---- the default article: cold start and warm latency ---------------------------------------
+
+DEFAULT_QUESTIONS = [
+    "Wann begann das Gespräch?",
+    "Worum ging es beim Videogipfel?",
+    "Wie viele Soldaten soll die Ukraine verlegt haben?",
+    "Was fordert Russland von der NATO?",
+    "Wann hat Russland die Krim annektiert?",
+    "Wo trafen sich Putin und Biden erstmals persönlich?",
+    "Welcher Friedensplan gilt weiter?",
+    "Was wirft die USA Russland vor?",
+    "When did the video summit begin?",
+    "Who annexed Crimea?",
+    "What does Russia accuse Ukraine of?",
+    "Where did Biden and Putin first meet?",
+    "Wer hat die Fußball-WM 2014 gewonnen?",
+    "What is the capital of France?",
+]
+
+
+def _cold_run(data_dir: Path, question: str) -> float:
+    env = {**os.environ, "NEWSQA_DATA_DIR": str(data_dir)}
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "retriever.cli", "ask", "--json", question],
+        env=env, check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    return time.perf_counter() - started
+
+
+def run_default(args: argparse.Namespace) -> int:
+    from retriever.service import NewsQA
+    from retriever.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
+        data_dir = Path(tmp)
+        first_ever = _cold_run(data_dir, DEFAULT_QUESTIONS[0])  # empty index: indexes the default article
+        cold = sorted(_cold_run(data_dir, q) for q in DEFAULT_QUESTIONS[:3])
+        qa = NewsQA(Settings(data_dir=data_dir))
+        qa.warm_up()
+        latencies = [qa.ask(q).latency_ms for _ in range(10) for q in DEFAULT_QUESTIONS]
+    results = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": _machine(),
+        "first_start_s": round(first_ever, 2),
+        "cold_start_median_s": round(cold[len(cold) // 2], 2),
+        "cold_start_max_s": round(cold[-1], 2),
+        "warm_p50_ms": round(percentile(latencies, 50), 1),
+        "warm_p95_ms": round(percentile(latencies, 95), 1),
+        "questions": len(latencies),
+        "peak_rss_mib": round(_peak_rss_mib(), 0),
+    }
+    report = "\n".join(
+        [
+            f"### Default article: start-up and latency ({results['date']})",
+            "",
+            f"Machine: {results['machine']}. Command: `newsqa bench default`.",
+            "",
+            "| measure | value |",
+            "|---|---|",
+            f"| first start, empty data dir: index the default article + answer (new process) "
+            f"| {results['first_start_s']} s |",
+            f"| cold start to first answer, index on disk (new process, median / max of 3) "
+            f"| {results['cold_start_median_s']} s / {results['cold_start_max_s']} s |",
+            f"| warm answer latency p50 ({results['questions']} questions, German and English) "
+            f"| {results['warm_p50_ms']} ms |",
+            f"| warm answer latency p95 | {results['warm_p95_ms']} ms |",
+            f"| peak RSS (warm process) | {results['peak_rss_mib']:.0f} MiB |",
+        ]
+    )
+    print(report)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    if not args.no_write:
+        write_section(args.output, "default", report)
+        print(f"written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_xquad(args) if args.suite == "xquad" else run_default(args)

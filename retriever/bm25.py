@@ -32,7 +32,10 @@ class BM25Index:
         avg = float(lengths.mean()) if len(texts) else 1.0
         self._norm = k1 * (1 - b + b * lengths / max(avg, 1e-9))
         self._postings = {
-            term: (np.fromiter((d for d, _ in items), np.int64), np.fromiter((t for _, t in items), np.float32))
+            term: (
+                np.fromiter((d for d, _ in items), np.int64),
+                np.fromiter((t for _, t in items), np.float32),
+            )
             for term, items in postings.items()
         }
 

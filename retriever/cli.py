@@ -1,11 +1,11 @@
 """The `newsqa` command: index articles, ask questions, print digests, run the bot and benchmarks.
 
-    newsqa ask "Wann begann das Gespräch?"        # the default article is indexed on first use
-    newsqa index articles/                          # files or folders of .txt/.md articles
-    newsqa digest [ARTICLE_ID] [--json]
-    newsqa articles
-    newsqa bench xquad
-    newsqa bot
+newsqa ask "Wann begann das Gespräch?"        # the default article is indexed on first use
+newsqa index articles/                          # files or folders of .txt/.md articles
+newsqa digest [ARTICLE_ID] [--json]
+newsqa articles
+newsqa bench xquad
+newsqa bot
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def _questions(args: Sequence[str], stdin: TextIO) -> Iterator[str]:
 
 def _cite(c: Citation) -> str:
     when = f", {c.date}" if c.date else ""
-    return f"  [{c.number}] \u201e{c.text}\u201c\n      \u2014 {c.title}{when}, sentence {c.sentence_number} (id {c.article_id})"
+    source = f"{c.title}{when}, sentence {c.sentence_number} (id {c.article_id})"
+    return f"  [{c.number}] \u201e{c.text}\u201c\n      \u2014 {source}"
 
 
 def format_answer(answer: Answer) -> str:
@@ -46,7 +47,9 @@ def format_answer(answer: Answer) -> str:
 def format_digest(digest: Digest) -> str:
     a = digest.article
     head = f"{a.title} ({a.date})" if a.date else a.title
-    return "\n".join([head, f"id {a.article_id}, {a.sentence_count} sentences", *(_cite(c) for c in digest.sentences)])
+    return "\n".join(
+        [head, f"id {a.article_id}, {a.sentence_count} sentences", *(_cite(c) for c in digest.sentences)]
+    )
 
 
 def _service():  # type: ignore[no-untyped-def]
@@ -163,9 +166,9 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from retriever.bench import run_xquad
+    from retriever.bench import run
 
-    return run_xquad(args)
+    return run(args)
 
 
 def cmd_bot(args: argparse.Namespace) -> int:
@@ -180,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ask", help="answer questions with cited sentences")
-    p.add_argument("questions", nargs="+", metavar="QUESTION", help="one question per argument; - reads lines from stdin")
+    p.add_argument(
+        "questions", nargs="+", metavar="QUESTION", help="one question per argument; - reads lines from stdin"
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per question per line")
     p.set_defaults(func=cmd_ask)
 

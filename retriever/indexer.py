@@ -63,7 +63,9 @@ class ArticleIndexer:
     def index(self, article: Article) -> IndexResult:
         same = self.store.article(article.article_id)
         if same is not None:
-            return IndexResult(article.source, "unchanged" if same.source == article.source else "duplicate", same)
+            return IndexResult(
+                article.source, "unchanged" if same.source == article.source else "duplicate", same
+            )
         previous = self.store.article_by_source(article.source)
         documents = self.embed(article)
         info = article_info(article)

@@ -68,7 +68,9 @@ def split_sentences(body: str) -> list[Sentence]:
                 text = paragraph[start:end].strip()
                 if not text:
                     continue
-                offset = paragraph_start + start + (len(paragraph[start:end]) - len(paragraph[start:end].lstrip()))
+                offset = (
+                    paragraph_start + start + (len(paragraph[start:end]) - len(paragraph[start:end].lstrip()))
+                )
                 sentences.append(Sentence(len(sentences) + 1, paragraph_no, offset, offset + len(text), text))
         if brk:
             paragraph_start = brk.end()
@@ -115,7 +117,10 @@ def parse_article(text: str, source: str) -> Article:
     elif (plain := _plain_title(first)) is not None and len(lines) > 1:
         title, body = plain, "\n".join(lines[1:])
     else:
-        title, body = Path(source).stem.replace("_", " ").replace("-", " ").strip() or source, "\n".join(lines)
+        title, body = (
+            Path(source).stem.replace("_", " ").replace("-", " ").strip() or source,
+            "\n".join(lines),
+        )
     body = body.strip()
     if not body:
         raise ArticleError(f"{source}: no article text after the title line")
@@ -132,7 +137,9 @@ def read_article(path: Path) -> Article:
     try:
         size = path.stat().st_size
         if size > MAX_ARTICLE_BYTES:
-            raise ArticleError(f"{path}: {size:,} bytes is too large for one article (limit {MAX_ARTICLE_BYTES:,})")
+            raise ArticleError(
+                f"{path}: {size:,} bytes is too large for one article (limit {MAX_ARTICLE_BYTES:,})"
+            )
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ArticleError(f"{path}: no such file") from None

@@ -9,9 +9,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-ARTICLES = frozenset(
-    "der die das den dem des ein eine einer eines einem einen the a an".split()
-)
+ARTICLES = frozenset("der die das den dem des ein eine einer eines einem einen the a an".split())
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}„“”‚‘’«»–—…]")
 
 

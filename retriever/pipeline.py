@@ -1,8 +1,8 @@
 """The question-answering pipeline, wired from the components in `retriever.components`.
 
-    question ─┬─ E5TextEmbedder ── StoreEmbeddingRetriever ─┐
-              │                                              ├─ HybridRanker ─ reader ─ CitedAnswerBuilder
-              └───────────────── StoreKeywordRetriever ─────┘
+question ─┬─ E5TextEmbedder ── StoreEmbeddingRetriever ─┐
+          │                                              ├─ HybridRanker ─ reader ─ CitedAnswerBuilder
+          └───────────────── StoreKeywordRetriever ─────┘
 """
 
 from __future__ import annotations
@@ -39,9 +39,12 @@ def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = N
     pipe.add_component("embedder", E5TextEmbedder())
     pipe.add_component("embedding_retriever", StoreEmbeddingRetriever(store, top_k=config.candidates))
     pipe.add_component("keyword_retriever", StoreKeywordRetriever(store, top_k=config.candidates))
-    pipe.add_component("ranker", HybridRanker(
+    pipe.add_component(
+        "ranker",
+        HybridRanker(
             context_weight=config.context_weight, keyword_weight=config.keyword_weight, top_k=config.ranked
-        ))
+        ),
+    )
     pipe.add_component("reader", OptionalExtractiveReader(model=config.reader_model))
     pipe.add_component(
         "answer_builder",

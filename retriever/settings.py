@@ -36,8 +36,11 @@ class Settings:
         _load_dotenv()
         data_dir = os.environ.get("NEWSQA_DATA_DIR", "").strip()
         return cls(
-            data_dir=Path(data_dir).expanduser() if data_dir else Path(user_data_dir("newsqa", appauthor=False)),
+            data_dir=Path(data_dir).expanduser()
+            if data_dir
+            else Path(user_data_dir("newsqa", appauthor=False)),
             reader_model=os.environ.get("NEWSQA_READER_MODEL", "").strip(),
             document_store=os.environ.get("NEWSQA_DOCUMENT_STORE", "").strip(),
-            index_default=os.environ.get("NEWSQA_INDEX_DEFAULT", "1").strip().lower() not in {"0", "false", "no"},
+            index_default=os.environ.get("NEWSQA_INDEX_DEFAULT", "1").strip().lower()
+            not in {"0", "false", "no"},
         )

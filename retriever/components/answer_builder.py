@@ -45,13 +45,19 @@ class CitedAnswerBuilder:
         self.reader_min_score = reader_min_score
 
     @component.output_types(answer=Answer)
-    def run(self, query: str, documents: list[Document], answers: list[ExtractedAnswer] | None = None) -> dict[str, Any]:
+    def run(
+        self, query: str, documents: list[Document], answers: list[ExtractedAnswer] | None = None
+    ) -> dict[str, Any]:
         if not documents or (documents[0].score or 0.0) < self.abstain_threshold:
             best = documents[0].score if documents else 0.0
             return {"answer": Answer(question=query, answer=None, score=float(best or 0.0), mode="abstain")}
         best = documents[0]
         span = next(
-            (a for a in answers or [] if a.data and a.document is not None and a.score >= self.reader_min_score),
+            (
+                a
+                for a in answers or []
+                if a.data and a.document is not None and a.score >= self.reader_min_score
+            ),
             None,
         )
         cited: list[Document] = []
@@ -68,5 +74,8 @@ class CitedAnswerBuilder:
             text, mode = span.data.strip(), "reader"
         else:
             text, mode = best.content or "", "sentence"
-        return {"answer": Answer(question=query, answer=text, score=float(best.score or 0.0),
-                                 citations=citations, mode=mode)}
+        return {
+            "answer": Answer(
+                question=query, answer=text, score=float(best.score or 0.0), citations=citations, mode=mode
+            )
+        }

@@ -62,7 +62,9 @@ class E5DocumentEmbedder(_E5Model):
     paragraph share its text, so each paragraph is embedded once.
     """
 
-    def __init__(self, variant: str = "original", context_field: str = "context", batch_size: int = 64) -> None:
+    def __init__(
+        self, variant: str = "original", context_field: str = "context", batch_size: int = 64
+    ) -> None:
         self.variant = variant
         self.context_field = context_field
         self.batch_size = batch_size
@@ -81,7 +83,9 @@ class E5DocumentEmbedder(_E5Model):
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, Any]:
         sentences = self._embed([d.content or "" for d in documents])
-        contexts = list(dict.fromkeys(str(d.meta[self.context_field]) for d in documents if self.context_field in d.meta))
+        contexts = list(
+            dict.fromkeys(str(d.meta[self.context_field]) for d in documents if self.context_field in d.meta)
+        )
         context_vectors = dict(zip(contexts, self._embed(contexts), strict=True))
         out: list[Document] = []
         for doc, vector in zip(documents, sentences, strict=True):

@@ -2,10 +2,11 @@
 
 score = (cos(q, sentence) + w_c * cos(q, paragraph)) / (1 + w_c) + w_k * BM25 / BM25_ideal.
 The sentence's own vector picks the sentence; its paragraph's vector supplies what pronouns refer
-to and which article the question is about. Dense similarity carries English questions over German text; the keyword term, normalised by the
-question's own ideal score (see `retriever.bm25`), sharpens German questions where the exact words
-matter and stays near zero when the question's words are not German. The weights were chosen on XQuAD
-(see `newsqa bench xquad` and docs/benchmarks.md), not on the default article.
+to and which article the question is about. Dense similarity carries English questions over German
+text; the keyword term, normalised by the question's own ideal score (see `retriever.bm25`),
+sharpens German questions where the exact words matter and stays near zero when the question's
+words are not German. The weights were chosen on XQuAD (see `newsqa bench xquad` and
+docs/benchmarks.md), not on the default article.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ class HybridRanker:
         docs = list(candidates.values())
         query = np.asarray(query_embedding, dtype=np.float32)
         sentence = np.asarray([d.embedding for d in docs], dtype=np.float32) @ query
-        context = np.asarray([d.meta.get("context_embedding", d.embedding) for d in docs], dtype=np.float32) @ query
+        context = (
+            np.asarray([d.meta.get("context_embedding", d.embedding) for d in docs], dtype=np.float32) @ query
+        )
         dense = (sentence + self.context_weight * context) / (1 + self.context_weight)
         ranked = []
         for doc, sim in zip(docs, dense, strict=True):
@@ -50,6 +53,8 @@ class HybridRanker:
             meta = {k: v for k, v in doc.meta.items() if k != "context_embedding"}
             meta.update(dense_score=float(sim), keyword_score=kw)
             score = float(sim) + self.keyword_weight * kw
-            ranked.append(Document(id=doc.id, content=doc.content, meta=meta, embedding=doc.embedding, score=score))
+            ranked.append(
+                Document(id=doc.id, content=doc.content, meta=meta, embedding=doc.embedding, score=score)
+            )
         ranked.sort(key=lambda d: d.score or 0.0, reverse=True)
         return {"documents": ranked[: top_k or self.top_k]}

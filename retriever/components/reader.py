@@ -21,7 +21,9 @@ logger = logging.getLogger(__name__)
 class OptionalExtractiveReader:
     """Extractive QA over the top sentences, or nothing when no reader model is available."""
 
-    def __init__(self, model: str = "", top_k: int = 3, documents_top_k: int = 3, max_seq_length: int = 384) -> None:
+    def __init__(
+        self, model: str = "", top_k: int = 3, documents_top_k: int = 3, max_seq_length: int = 384
+    ) -> None:
         self.model = model
         self.top_k = top_k
         self.documents_top_k = documents_top_k
@@ -45,7 +47,9 @@ class OptionalExtractiveReader:
             reader.warm_up()
         except Exception as exc:  # a bad name, no network, a broken directory: all mean "no reader"
             self.error = f"{type(exc).__name__}: {exc}"
-            logger.warning("reader model %r not available, answering with sentences: %s", self.model, self.error)
+            logger.warning(
+                "reader model %r not available, answering with sentences: %s", self.model, self.error
+            )
             return
         self._reader = reader
 
@@ -58,7 +62,10 @@ class OptionalExtractiveReader:
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(
-            self, model=self.model, top_k=self.top_k, documents_top_k=self.documents_top_k,
+            self,
+            model=self.model,
+            top_k=self.top_k,
+            documents_top_k=self.documents_top_k,
             max_seq_length=self.max_seq_length,
         )
 

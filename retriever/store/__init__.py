@@ -15,7 +15,9 @@ def open_store(settings: Settings) -> SentenceStore:
 
         return PostgresSentenceStore(url)
     if url:
-        raise ValueError(f"NEWSQA_DOCUMENT_STORE must be empty or a postgresql:// URL, not {url.split(':')[0]!r}")
+        raise ValueError(
+            f"NEWSQA_DOCUMENT_STORE must be empty or a postgresql:// URL, not {url.split(':')[0]!r}"
+        )
     from retriever.store.memory import MemorySentenceStore
 
     return MemorySentenceStore(settings.data_dir / "index")

@@ -35,7 +35,9 @@ class SentenceStore(Protocol):
         """The article's sentences in article order (with embeddings)."""
         ...
 
-    def put_article(self, article: ArticleInfo, sentences: Sequence[Document], replaces: str | None = None) -> None:
+    def put_article(
+        self, article: ArticleInfo, sentences: Sequence[Document], replaces: str | None = None
+    ) -> None:
         """Add an article, atomically removing `replaces` (an older version) in the same step."""
         ...
 

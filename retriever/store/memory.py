@@ -160,7 +160,9 @@ class MemorySentenceStore:
 
     # ---- writing -----------------------------------------------------------------------------
 
-    def put_article(self, article: ArticleInfo, sentences: Sequence[Document], replaces: str | None = None) -> None:
+    def put_article(
+        self, article: ArticleInfo, sentences: Sequence[Document], replaces: str | None = None
+    ) -> None:
         for doc in sentences:
             if doc.embedding is None or len(doc.embedding) != DIM:
                 raise ValueError(f"sentence {doc.id} has no {DIM}-dim embedding")
@@ -168,8 +170,12 @@ class MemorySentenceStore:
             [d.meta.get("context_embedding", d.embedding) for d in sentences], dtype=np.float32
         ).reshape(-1, DIM)
         stored = [
-            Document(id=d.id, content=d.content, meta={k: v for k, v in d.meta.items() if k != "context_embedding"},
-                     embedding=d.embedding)
+            Document(
+                id=d.id,
+                content=d.content,
+                meta={k: v for k, v in d.meta.items() if k != "context_embedding"},
+                embedding=d.embedding,
+            )
             for d in sentences
         ]
         with self._writing():
@@ -209,8 +215,11 @@ class MemorySentenceStore:
         for i in top:
             doc = self._docs[int(i)]
             meta = {**doc.meta, "context_embedding": self._contexts[int(i)].tolist()}
-            out.append(Document(id=doc.id, content=doc.content, meta=meta, embedding=doc.embedding,
-                                score=float(scores[i])))
+            out.append(
+                Document(
+                    id=doc.id, content=doc.content, meta=meta, embedding=doc.embedding, score=float(scores[i])
+                )
+            )
         return out
 
     def keyword_search(self, query: str, top_k: int) -> list[Document]:

@@ -20,7 +20,12 @@ def build_tiny_qa_model(folder: Path) -> Path:
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertForQuestionAnswering, PreTrainedTokenizerFast
 
-    text = Path(__file__).parents[2].joinpath("retriever/data/article-2021-12-biden-putin.txt").read_text("utf-8")
+    text = (
+        Path(__file__)
+        .parents[2]
+        .joinpath("retriever/data/article-2021-12-biden-putin.txt")
+        .read_text("utf-8")
+    )
     words = sorted({w.lower() for w in re.findall(r"\w+|[^\w\s]", text)} | set("abcdefghijklmnopqrstuvwxyz?"))
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     vocab = {tok: i for i, tok in enumerate(specials + words)}
@@ -28,16 +33,26 @@ def build_tiny_qa_model(folder: Path) -> Path:
     backend.normalizer = normalizers.Lowercase()
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
     )
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]", model_max_length=128,
+        tokenizer_object=backend,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
     )
     config = BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128,
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
     )
     import torch
 
@@ -65,7 +80,9 @@ def test_configured_reader_gives_a_span_cited_by_its_sentence(tiny_model: Path, 
     assert answer.to_dict()["answer"] == answer.answer
 
 
-def test_missing_reader_model_falls_back_to_sentences(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_missing_reader_model_falls_back_to_sentences(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING):
         qa = NewsQA(Settings(data_dir=tmp_path, reader_model=str(tmp_path / "no-such-model")))
         qa.warm_up()

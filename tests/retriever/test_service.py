@@ -38,7 +38,9 @@ def test_first_use_indexes_the_default_article(default_qa: NewsQA) -> None:
         ("How many soldiers did Ukraine move to the separatist areas?", 8),
     ],
 )
-def test_answers_cite_the_right_sentence_verbatim(default_qa: NewsQA, question: str, expected_sentence: int) -> None:
+def test_answers_cite_the_right_sentence_verbatim(
+    default_qa: NewsQA, question: str, expected_sentence: int
+) -> None:
     answer = default_qa.ask(question)
     assert answer.answer is not None and answer.mode == "sentence"
     assert answer.citations[0].sentence_number == expected_sentence
@@ -49,7 +51,11 @@ def test_answers_cite_the_right_sentence_verbatim(default_qa: NewsQA, question: 
 
 @pytest.mark.parametrize(
     "question",
-    ["Wer hat die Fußball-Weltmeisterschaft 2014 gewonnen?", "What is the boiling point of water?", "asdf qwertz"],
+    [
+        "Wer hat die Fußball-Weltmeisterschaft 2014 gewonnen?",
+        "What is the boiling point of water?",
+        "asdf qwertz",
+    ],
 )
 def test_off_topic_questions_abstain_without_citations(default_qa: NewsQA, question: str) -> None:
     answer = default_qa.ask(question)
@@ -88,7 +94,9 @@ def test_digest_has_three_to_five_cited_sentences_in_article_order(default_qa: N
 
 
 def test_reindexing_is_idempotent_and_changes_replace(empty_qa: NewsQA, tmp_path: Path) -> None:
-    path = write_article(tmp_path, "a.txt", " date 2022-01 Alpha\n\nDer Hafen von Kiel wurde erweitert. Es kostete viel.")
+    path = write_article(
+        tmp_path, "a.txt", " date 2022-01 Alpha\n\nDer Hafen von Kiel wurde erweitert. Es kostete viel."
+    )
     first = empty_qa.index_file(path)
     assert first.status == "added"
     assert empty_qa.index_file(path).status == "unchanged"
@@ -96,7 +104,9 @@ def test_reindexing_is_idempotent_and_changes_replace(empty_qa: NewsQA, tmp_path
     assert empty_qa.index_file(copy).status == "duplicate"
     assert empty_qa.store.count_sentences() == 2 and len(empty_qa.articles()) == 1
 
-    path.write_text(" date 2022-01 Alpha\n\nDer Hafen von Kiel wurde verkleinert. Es war billig. Gut so.", "utf-8")
+    path.write_text(
+        " date 2022-01 Alpha\n\nDer Hafen von Kiel wurde verkleinert. Es war billig. Gut so.", "utf-8"
+    )
     changed = empty_qa.index_file(path)
     assert (changed.status, changed.replaced) == ("replaced", first.article.article_id)
     assert [a.article_id for a in empty_qa.articles()] == [changed.article.article_id]
@@ -133,15 +143,22 @@ def test_a_second_process_starts_warm_and_sees_new_articles(tmp_path: Path) -> N
     assert [a.article_id for a in second.articles()] == [DEFAULT.article_id]
     assert second.ask("Wann begann das Gespräch?").citations[0].sentence_number == 2
 
-    new = write_article(tmp_path, "neu.txt", " date 2023-05 Neu\n\nDer Rhein ist bei Köln über die Ufer getreten.")
+    new = write_article(
+        tmp_path, "neu.txt", " date 2023-05 Neu\n\nDer Rhein ist bei Köln über die Ufer getreten."
+    )
     result = second.index_file(new)
     assert first.refresh() is True and first.refresh() is False
-    assert [a.article_id for a in first.articles()][0] == result.article.article_id
-    assert first.ask("Wo ist der Rhein über die Ufer getreten?").citations[0].article_id == result.article.article_id
+    assert first.articles()[0].article_id == result.article.article_id
+    assert (
+        first.ask("Wo ist der Rhein über die Ufer getreten?").citations[0].article_id
+        == result.article.article_id
+    )
 
 
 def test_delete_removes_an_article(empty_qa: NewsQA, tmp_path: Path) -> None:
-    result = empty_qa.index_file(write_article(tmp_path, "x.txt", " date 2021-01 X\n\nEin Satz über Hamburg."))
+    result = empty_qa.index_file(
+        write_article(tmp_path, "x.txt", " date 2021-01 X\n\nEin Satz über Hamburg.")
+    )
     assert empty_qa.delete(result.article.article_id) is True
     assert empty_qa.articles() == [] and empty_qa.store.count_sentences() == 0
     assert empty_qa.delete(result.article.article_id) is False
