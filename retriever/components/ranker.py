@@ -53,8 +53,7 @@ class HybridRanker:
             meta = {k: v for k, v in doc.meta.items() if k != "context_embedding"}
             meta.update(dense_score=float(sim), keyword_score=kw)
             score = float(sim) + self.keyword_weight * kw
-            ranked.append(
-                Document(id=doc.id, content=doc.content, meta=meta, embedding=doc.embedding, score=score)
-            )
+            # the vectors stop here: nothing downstream needs them, and they are costly to copy
+            ranked.append(Document(id=doc.id, content=doc.content, meta=meta, score=score))
         ranked.sort(key=lambda d: d.score or 0.0, reverse=True)
         return {"documents": ranked[: top_k or self.top_k]}

@@ -5,7 +5,8 @@ The pipeline only calls `SentenceStore`; the embedded store (`memory.py`) and th
 sentence, `embedding` the e5 passage vector of the sentence alone, and `meta` holds
 `article_id, title, date, paragraph, sentence_number, start, end, source` and `context_embedding`,
 the e5 vector of the sentence's paragraph (what the ranker uses to resolve "es", "das", "beide").
-Search results must carry `context_embedding` in their meta.
+Search results must carry `context_embedding` in their meta; a search result's vectors may be
+1-D numpy arrays instead of lists (cheaper to pass through a pipeline).
 """
 
 from __future__ import annotations

@@ -214,10 +214,16 @@ class MemorySentenceStore:
         out = []
         for i in top:
             doc = self._docs[int(i)]
-            meta = {**doc.meta, "context_embedding": self._contexts[int(i)].tolist()}
+            # numpy rows, not lists: haystack deep-copies every component input, and copying
+            # a list of 384 Python floats per candidate costs more than the search itself
+            meta = {**doc.meta, "context_embedding": self._contexts[int(i)].copy()}
             out.append(
                 Document(
-                    id=doc.id, content=doc.content, meta=meta, embedding=doc.embedding, score=float(scores[i])
+                    id=doc.id,
+                    content=doc.content,
+                    meta=meta,
+                    embedding=self._vectors[int(i)].copy(),  # type: ignore[arg-type]
+                    score=float(scores[i]),
                 )
             )
         return out
