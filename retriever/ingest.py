@@ -46,16 +46,40 @@ class Article:
     source: str
 
 
+# Closing quotes and brackets that punkt leaves at the start of the next sentence
+# ('Er sagte: „Wir kommen.“ Dann ...' must end after the “).
+_CLOSERS = re.compile(r"[\"'“”‘’«»)\]]+")
+# After a quote, a sentence that goes on ('„Ja!“, rief er.') is not a new sentence.
+_CONTINUES = re.compile(r"\s*[,;:a-zäöüß]")
+
+
 @lru_cache(maxsize=1)
 def _german_tokenizer():  # type: ignore[no-untyped-def]
     import punkt
 
-    return punkt.tokenizer_for("german")
+    # prefixes: the curated non-breaking prefixes keep "z. B.", "ca. 120.000", "Nr. 5" whole
+    tokenizer = punkt.tokenizer_for("german", prefixes=True)
+    tokenizer.params.abbrev_types.update({"al", "vgl", "evtl", "inkl", "zzgl", "ggf"})
+    return tokenizer
+
+
+def _spans(paragraph: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for start, end in _german_tokenizer().span_tokenize(paragraph):
+        closer = _CLOSERS.match(paragraph, start)
+        if spans and closer:
+            if _CONTINUES.match(paragraph, closer.end()):
+                spans[-1] = (spans[-1][0], end)
+                continue
+            spans[-1] = (spans[-1][0], closer.end())
+            start = closer.end()
+        if paragraph[start:end].strip():
+            spans.append((start, end))
+    return spans
 
 
 def split_sentences(body: str) -> list[Sentence]:
     """Sentences of `body` with spans, so that `body[s.start:s.end] == s.text` always holds."""
-    tokenizer = _german_tokenizer()
     sentences: list[Sentence] = []
     paragraph_start = 0
     paragraph_no = 0
@@ -64,7 +88,7 @@ def split_sentences(body: str) -> list[Sentence]:
         paragraph = body[paragraph_start:paragraph_end]
         if paragraph.strip():
             paragraph_no += 1
-            for start, end in tokenizer.span_tokenize(paragraph):
+            for start, end in _spans(paragraph):
                 text = paragraph[start:end].strip()
                 if not text:
                     continue

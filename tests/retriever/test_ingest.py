@@ -41,6 +41,23 @@ def test_german_abbreviations_numbers_and_dates_do_not_split(text: str) -> None:
     assert [s.text for s in split_sentences(text)] == [text]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Das gilt z. B. für Nr. 5. Es kamen ca. 120.000 Menschen.",
+            ["Das gilt z. B. für Nr. 5.", "Es kamen ca. 120.000 Menschen."],
+        ),
+        ("Das zeigten Jones et al. 1998 in Kiel. Gut.", ["Das zeigten Jones et al. 1998 in Kiel.", "Gut."]),
+        ("Er sagte: „Wir kommen.“ Dann ging er.", ["Er sagte: „Wir kommen.“", "Dann ging er."]),
+        ("„Ja!“, rief er. Ende.", ["„Ja!“, rief er.", "Ende."]),
+        ('Sie sagte: "Gut." Er nickte.', ['Sie sagte: "Gut."', "Er nickte."]),
+    ],
+)
+def test_quotes_and_abbreviations_stay_with_their_sentence(text: str, expected: list[str]) -> None:
+    assert [s.text for s in split_sentences(text)] == expected
+
+
 def test_two_sentences_and_paragraphs() -> None:
     sentences = split_sentences("Erster Satz. Zweiter Satz!\n\nDritter Satz?")
     assert [(s.number, s.paragraph, s.text) for s in sentences] == [
