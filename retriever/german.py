@@ -61,3 +61,19 @@ def stem(token: str) -> str:
 def analyze(text: str) -> list[str]:
     """Index terms of `text`: lowercased word tokens without stopwords, stemmed and umlaut-folded."""
     return [stem(tok) for tok in _TOKEN.findall(text.lower()) if tok not in STOPWORDS]
+
+
+_GERMAN_ONLY = GERMAN_STOPWORDS - ENGLISH_STOPWORDS
+_ENGLISH_ONLY = ENGLISH_STOPWORDS - GERMAN_STOPWORDS
+
+
+def question_language(text: str) -> str:
+    """ "en" or "de", by which language's function words the question uses (German when unsure).
+
+    Similarity scores of English questions over German text run lower than those of German
+    questions, so the abstention threshold depends on the question's language.
+    """
+    tokens = _TOKEN.findall(text.lower())
+    german = sum(t in _GERMAN_ONLY for t in tokens) + sum(ch in "äöüß" for ch in text.lower())
+    english = sum(t in _ENGLISH_ONLY for t in tokens)
+    return "en" if english > german else "de"

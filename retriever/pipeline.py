@@ -7,11 +7,11 @@ question ─┬─ E5TextEmbedder ── StoreEmbeddingRetriever ─┐
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from haystack import Pipeline
 
-from retriever.components.answer_builder import CitedAnswerBuilder
+from retriever.components.answer_builder import DEFAULT_THRESHOLDS, CitedAnswerBuilder
 from retriever.components.embedders import E5TextEmbedder
 from retriever.components.ranker import HybridRanker
 from retriever.components.reader import OptionalExtractiveReader
@@ -27,7 +27,7 @@ class PipelineConfig:
     context_weight: float = 0.3
     keyword_weight: float = 0.12
     ranked: int = 10
-    abstain_threshold: float = 0.80
+    abstain_thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     max_citations: int = 3
     support_margin: float = 0.02
     reader_model: str = ""
@@ -49,7 +49,7 @@ def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = N
     pipe.add_component(
         "answer_builder",
         CitedAnswerBuilder(
-            abstain_threshold=config.abstain_threshold,
+            abstain_thresholds=config.abstain_thresholds,
             max_citations=config.max_citations,
             support_margin=config.support_margin,
         ),
