@@ -1,0 +1,10 @@
+"""newsqa's Telegram bot: Telegram I/O on top of the retrieval core (`retriever`).
+
+Run it with `newsqa bot` or `python -m bot`; `bot.app.run_bot` is the entry point.
+"""
+
+import os
+
+# Opt in to python-telegram-bot's future behaviour: time periods such as `RetryAfter.retry_after` are
+# `datetime.timedelta` (the bot handles both); avoids a deprecation warning on every flood wait.
+os.environ.setdefault("PTB_TIMEDELTA", "true")

