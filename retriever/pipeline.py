@@ -54,8 +54,8 @@ def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = N
             support_margin=config.support_margin,
         ),
     )
-    pipe.connect("embedder.embedding", "embedding_retriever.query_embedding")
-    pipe.connect("embedder.embedding", "ranker.query_embedding")
+    pipe.connect("embedder.vector", "embedding_retriever.query_vector")
+    pipe.connect("embedder.vector", "ranker.query_vector")
     pipe.connect("embedding_retriever.documents", "ranker.embedding_documents")
     pipe.connect("keyword_retriever.documents", "ranker.keyword_documents")
     pipe.connect("ranker.documents", "reader.documents")

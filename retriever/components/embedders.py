@@ -6,8 +6,11 @@ e5 is trained with asymmetric prefixes: questions are embedded as `query: ...` a
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
+import numpy as np
 from haystack import Document, component, default_from_dict, default_to_dict
 
 E5_DIM = 384
@@ -37,15 +40,42 @@ class _E5Model:
 
 @component
 class E5TextEmbedder(_E5Model):
-    """Embeds a question with the `query:` prefix."""
+    """Embeds a question with the `query:` prefix.
 
-    def __init__(self, variant: str = "original") -> None:
+    Besides the usual `embedding` (a list, for any haystack component), it emits `vector`, the same
+    numbers as a numpy array: haystack deep-copies every component input element by element, which
+    for 384 Python floats costs as much as the embedding itself; an array is copied in one step.
+    Recent questions are cached: the vector depends on the text alone, and people repeat questions.
+    """
+
+    def __init__(self, variant: str = "original", cache_size: int = 1024) -> None:
         self.variant = variant
+        self.cache_size = cache_size
         self._model = None
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
-    @component.output_types(embedding=list[float])
+    def _init_params(self) -> dict[str, Any]:
+        return {"variant": self.variant, "cache_size": self.cache_size}
+
+    def _vector(self, text: str) -> np.ndarray:
+        with self._cache_lock:
+            cached = self._cache.get(text)
+            if cached is not None:
+                self._cache.move_to_end(text)
+                return cached
+        vector = np.asarray(self._loaded().query(text), dtype=np.float32)
+        vector.setflags(write=False)
+        with self._cache_lock:
+            self._cache[text] = vector
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return vector
+
+    @component.output_types(embedding=list[float], vector=np.ndarray)
     def run(self, text: str) -> dict[str, Any]:
-        return {"embedding": self._loaded().query(text).tolist()}
+        vector = self._vector(text)
+        return {"embedding": vector.tolist(), "vector": vector}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> E5TextEmbedder:

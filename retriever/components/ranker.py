@@ -29,7 +29,7 @@ class HybridRanker:
     @component.output_types(documents=list[Document])
     def run(
         self,
-        query_embedding: list[float],
+        query_vector: np.ndarray,
         embedding_documents: list[Document],
         keyword_documents: list[Document],
         top_k: int | None = None,
@@ -41,7 +41,7 @@ class HybridRanker:
         if not candidates:
             return {"documents": []}
         docs = list(candidates.values())
-        query = np.asarray(query_embedding, dtype=np.float32)
+        query = np.asarray(query_vector, dtype=np.float32)
         sentence = np.asarray([d.embedding for d in docs], dtype=np.float32) @ query
         context = (
             np.asarray([d.meta.get("context_embedding", d.embedding) for d in docs], dtype=np.float32) @ query

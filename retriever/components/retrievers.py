@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from haystack import Document, component, default_to_dict
 
 from retriever.store import SentenceStore, store_from_dict
@@ -41,5 +42,5 @@ class StoreEmbeddingRetriever(_StoreRetriever):
     """Nearest sentences to the question's e5 vector (inner product of normalised vectors)."""
 
     @component.output_types(documents=list[Document])
-    def run(self, query_embedding: list[float], top_k: int | None = None) -> dict[str, Any]:
-        return {"documents": self.store.embedding_search(query_embedding, top_k or self.top_k)}
+    def run(self, query_vector: np.ndarray, top_k: int | None = None) -> dict[str, Any]:
+        return {"documents": self.store.embedding_search(query_vector.tolist(), top_k or self.top_k)}

@@ -57,11 +57,11 @@ def _doc(i: int, vector: list[float], **meta: object) -> Document:
 
 
 def test_ranker_fuses_dense_and_keyword_scores() -> None:
-    q = [1.0, 0.0]
+    q = np.array([1.0, 0.0], dtype=np.float32)
     dense_best = _doc(1, [0.9, float(np.sqrt(1 - 0.81))])
     keyword_hit = replace(_doc(2, [0.85, float(np.sqrt(1 - 0.85**2))]), score=1.0)
     ranked = HybridRanker(context_weight=0.0, keyword_weight=0.12).run(
-        query_embedding=q, embedding_documents=[dense_best], keyword_documents=[keyword_hit]
+        query_vector=q, embedding_documents=[dense_best], keyword_documents=[keyword_hit]
     )["documents"]
     assert [d.id for d in ranked] == ["a-2", "a-1"]
     assert ranked[0].embedding is None and "context_embedding" not in ranked[0].meta
