@@ -40,15 +40,6 @@ def create_newsqa(settings: Settings) -> NewsQALike:
     return NewsQA(settings)
 
 
-def article_error_type() -> type[Exception]:
-    """`retriever.service.ArticleError`: raised for files that cannot be indexed."""
-    try:
-        from retriever.service import ArticleError
-    except ImportError:  # pragma: no cover - only while the core is incomplete
-        return ValueError
-    return ArticleError
-
-
 class AsyncQA:
     """Async wrapper: each call runs the blocking core in a thread."""
 

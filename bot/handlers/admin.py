@@ -16,9 +16,9 @@ from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
 from bot.handlers.common import is_admin, lang_of
-from bot.qa import article_error_type
 from bot.services import services
 from bot.texts import Lang, t
+from retriever.ingest import ArticleError
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ async def _index_document(
         return
     try:
         result = await found.qa.index_text(text, name)
-    except article_error_type() as exc:
+    except ArticleError as exc:
         await message.reply_html(t(lang, "index_error", error=str(exc)[:500]))
         return
     article = result.article
