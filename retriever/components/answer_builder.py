@@ -56,9 +56,9 @@ class CitedAnswerBuilder:
         threshold = self.abstain_thresholds.get(
             question_language(query), max(self.abstain_thresholds.values())
         )
-        if not documents or (documents[0].score or 0.0) < threshold:
-            best = documents[0].score if documents else 0.0
-            return {"answer": Answer(question=query, answer=None, score=float(best or 0.0), mode="abstain")}
+        top_score = float(documents[0].score or 0.0) if documents else 0.0
+        if top_score < threshold:
+            return {"answer": Answer(question=query, answer=None, score=top_score, mode="abstain")}
         best = documents[0]
         span = next(
             (
@@ -71,7 +71,7 @@ class CitedAnswerBuilder:
         cited: list[Document] = []
         if span is not None and span.document is not None:
             cited.append(next((d for d in documents if d.id == span.document.id), span.document))
-        floor = (best.score or 0.0) - self.support_margin
+        floor = top_score - self.support_margin
         for doc in documents:
             if len(cited) >= self.max_citations or (doc.score or 0.0) < floor:
                 break
@@ -79,11 +79,7 @@ class CitedAnswerBuilder:
                 cited.append(doc)
         citations = tuple(citation(i, d) for i, d in enumerate(cited, start=1))
         if span is not None and span.data:
-            text, mode = span.data.strip(), "reader"
-        else:
-            text, mode = best.content or "", "sentence"
-        return {
-            "answer": Answer(
-                question=query, answer=text, score=float(best.score or 0.0), citations=citations, mode=mode
-            )
-        }
+            return {
+                "answer": Answer(query, span.data.strip(), top_score, citations, mode="reader"),
+            }
+        return {"answer": Answer(query, best.content or "", top_score, citations, mode="sentence")}
