@@ -152,7 +152,11 @@ class MemorySentenceStore:
         return next((a for a in self._articles.values() if a.source == source), None)
 
     def sentences(self, article_id: str) -> list[Document]:
-        docs = [d for d in self._docs if d.meta["article_id"] == article_id]
+        docs = [
+            Document(id=d.id, content=d.content, meta=dict(d.meta), embedding=list(d.embedding or []))
+            for d in self._docs
+            if d.meta["article_id"] == article_id
+        ]
         return sorted(docs, key=lambda d: d.meta["sentence_number"])
 
     def count_sentences(self) -> int:
