@@ -28,6 +28,34 @@ FORMAT_VERSION = 1
 DIM = 384
 
 
+class _Rows:
+    """A float32 matrix that grows by appending rows, in amortised constant time per row.
+
+    Indexing many articles one by one would otherwise copy the whole matrix for each article.
+    """
+
+    def __init__(self, rows: np.ndarray | None = None) -> None:
+        self._buffer = rows if rows is not None else np.zeros((0, DIM), dtype=np.float32)
+        self._size = len(self._buffer)
+
+    @property
+    def array(self) -> np.ndarray:
+        return self._buffer[: self._size]
+
+    def append(self, rows: np.ndarray) -> None:
+        needed = self._size + len(rows)
+        if needed > len(self._buffer):
+            grown = np.zeros((max(needed, 2 * len(self._buffer), 256), DIM), dtype=np.float32)
+            grown[: self._size] = self.array
+            self._buffer = grown
+        self._buffer[self._size : needed] = rows
+        self._size = needed
+
+    def keep(self, indices: list[int]) -> None:
+        self._buffer = self.array[indices].copy()
+        self._size = len(self._buffer)
+
+
 class MemorySentenceStore:
     """`SentenceStore` kept in memory and in a single file under `path`."""
 
@@ -38,8 +66,8 @@ class MemorySentenceStore:
         self._lock_file = self.path / "index.lock"
         self._articles: dict[str, ArticleInfo] = {}
         self._docs: list[Document] = []
-        self._vectors = np.zeros((0, DIM), dtype=np.float32)
-        self._contexts = np.zeros((0, DIM), dtype=np.float32)
+        self._vectors = _Rows()
+        self._contexts = _Rows()
         self._bm25: BM25Index | None = None
         self._stamp: tuple[int, int] | None = None
         self._deferred = 0
@@ -59,8 +87,7 @@ class MemorySentenceStore:
         stamp = self._disk_stamp()
         if stamp is None:
             self._articles, self._docs = {}, []
-            self._vectors = np.zeros((0, DIM), dtype=np.float32)
-            self._contexts = np.zeros((0, DIM), dtype=np.float32)
+            self._vectors, self._contexts = _Rows(), _Rows()
         else:
             with np.load(self._file, allow_pickle=False) as data:
                 meta = json.loads(bytes(data["meta"]).decode("utf-8"))
@@ -73,7 +100,7 @@ class MemorySentenceStore:
                 Document(id=d["id"], content=d["content"], meta=d["meta"], embedding=vectors[i].tolist())
                 for i, d in enumerate(meta["documents"])
             ]
-            self._vectors, self._contexts = vectors, contexts
+            self._vectors, self._contexts = _Rows(vectors), _Rows(contexts)
         self._stamp = stamp
         self._bm25 = None
 
@@ -87,7 +114,7 @@ class MemorySentenceStore:
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".index-", suffix=".npz")
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, meta=blob, vectors=self._vectors, contexts=self._contexts)
+                np.savez(fh, meta=blob, vectors=self._vectors.array, contexts=self._contexts.array)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self._file)
@@ -188,8 +215,8 @@ class MemorySentenceStore:
             self._articles[article.article_id] = article
             self._docs.extend(stored)
             new = np.asarray([d.embedding for d in stored], dtype=np.float32).reshape(-1, DIM)
-            self._vectors = np.concatenate([self._vectors, new])
-            self._contexts = np.concatenate([self._contexts, contexts])
+            self._vectors.append(new)
+            self._contexts.append(contexts)
 
     def delete_article(self, article_id: str) -> bool:
         if article_id not in self._articles:
@@ -199,11 +226,13 @@ class MemorySentenceStore:
         return True
 
     def _remove(self, article_ids: set[str]) -> None:
+        if not article_ids & self._articles.keys():
+            return  # the common case, a new article: no scan over every stored sentence
         keep = [i for i, d in enumerate(self._docs) if d.meta["article_id"] not in article_ids]
         if len(keep) != len(self._docs):
             self._docs = [self._docs[i] for i in keep]
-            self._vectors = self._vectors[keep]
-            self._contexts = self._contexts[keep]
+            self._vectors.keep(keep)
+            self._contexts.keep(keep)
         for article_id in article_ids:
             self._articles.pop(article_id, None)
 
@@ -220,13 +249,13 @@ class MemorySentenceStore:
             doc = self._docs[int(i)]
             # numpy rows, not lists: haystack deep-copies every component input, and copying
             # a list of 384 Python floats per candidate costs more than the search itself
-            meta = {**doc.meta, "context_embedding": self._contexts[int(i)].copy()}
+            meta = {**doc.meta, "context_embedding": self._contexts.array[int(i)].copy()}
             out.append(
                 Document(
                     id=doc.id,
                     content=doc.content,
                     meta=meta,
-                    embedding=self._vectors[int(i)].copy(),  # type: ignore[arg-type]
+                    embedding=self._vectors.array[int(i)].copy(),  # type: ignore[arg-type]
                     score=float(scores[i]),
                 )
             )
@@ -239,7 +268,7 @@ class MemorySentenceStore:
         return [d for d in self._hits(scores, top_k) if (d.score or 0.0) > 0.0]
 
     def embedding_search(self, embedding: Sequence[float], top_k: int) -> list[Document]:
-        return self._hits(self._vectors @ np.asarray(embedding, dtype=np.float32), top_k)
+        return self._hits(self._vectors.array @ np.asarray(embedding, dtype=np.float32), top_k)
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "memory", "path": str(self.path)}
