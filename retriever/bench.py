@@ -325,6 +325,7 @@ def _cold_run(data_dir: Path, question: str) -> float:
 
 
 def run_default(args: argparse.Namespace) -> int:
+    from retriever.components.embedders import E5TextEmbedder
     from retriever.service import NewsQA
     from retriever.settings import Settings
 
@@ -334,7 +335,14 @@ def run_default(args: argparse.Namespace) -> int:
         cold = sorted(_cold_run(data_dir, q) for q in DEFAULT_QUESTIONS[:3])
         qa = NewsQA(Settings(data_dir=data_dir))
         qa.warm_up()
-        latencies = [qa.ask(q).latency_ms for _ in range(10) for q in DEFAULT_QUESTIONS]
+        embedder = qa.pipeline.get_component("embedder")
+        assert isinstance(embedder, E5TextEmbedder)
+        latencies = []
+        for _ in range(10):
+            for q in DEFAULT_QUESTIONS:
+                embedder.clear_cache()  # every question as if asked for the first time
+                latencies.append(qa.ask(q).latency_ms)
+        repeated = [qa.ask(q).latency_ms for _ in range(5) for q in DEFAULT_QUESTIONS]
     results = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": _machine(),
@@ -344,6 +352,7 @@ def run_default(args: argparse.Namespace) -> int:
         "warm_p50_ms": round(percentile(latencies, 50), 1),
         "warm_p95_ms": round(percentile(latencies, 95), 1),
         "questions": len(latencies),
+        "repeated_p50_ms": round(percentile(repeated, 50), 1),
         "peak_rss_mib": round(_peak_rss_mib(), 0),
     }
     report = "\n".join(
@@ -361,6 +370,8 @@ def run_default(args: argparse.Namespace) -> int:
             f"| warm answer latency p50 ({results['questions']} questions, German and English) "
             f"| {results['warm_p50_ms']} ms |",
             f"| warm answer latency p95 | {results['warm_p95_ms']} ms |",
+            f"| warm latency p50 of a repeated question (question vector cached) "
+            f"| {results['repeated_p50_ms']} ms |",
             f"| peak RSS (warm process) | {results['peak_rss_mib']:.0f} MiB |",
         ]
     )

@@ -72,6 +72,10 @@ class E5TextEmbedder(_E5Model):
                 self._cache.popitem(last=False)
         return vector
 
+    def clear_cache(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+
     @component.output_types(embedding=list[float], vector=np.ndarray)
     def run(self, text: str) -> dict[str, Any]:
         vector = self._vector(text)

@@ -16,6 +16,13 @@ from typing import Any
 import numpy as np
 from haystack import Document, component
 
+VECTOR_FIELDS = frozenset({"sentence_embedding", "context_embedding"})
+
+
+def _vector(doc: Document, field: str, fallback: Any) -> Any:
+    found = doc.meta.get(field)
+    return fallback if found is None else found
+
 
 @component
 class HybridRanker:
@@ -42,15 +49,17 @@ class HybridRanker:
             return {"documents": []}
         docs = list(candidates.values())
         query = np.asarray(query_vector, dtype=np.float32)
-        sentence = np.asarray([d.embedding for d in docs], dtype=np.float32) @ query
-        context = (
-            np.asarray([d.meta.get("context_embedding", d.embedding) for d in docs], dtype=np.float32) @ query
-        )
+        sentence_vectors = [_vector(d, "sentence_embedding", d.embedding) for d in docs]
+        context_vectors = [
+            _vector(d, "context_embedding", v) for d, v in zip(docs, sentence_vectors, strict=True)
+        ]
+        sentence = np.asarray(sentence_vectors, dtype=np.float32) @ query
+        context = np.asarray(context_vectors, dtype=np.float32) @ query
         dense = (sentence + self.context_weight * context) / (1 + self.context_weight)
         ranked = []
         for doc, sim in zip(docs, dense, strict=True):
             kw = keyword.get(doc.id, 0.0)
-            meta = {k: v for k, v in doc.meta.items() if k != "context_embedding"}
+            meta = {k: v for k, v in doc.meta.items() if k not in VECTOR_FIELDS}
             meta.update(dense_score=float(sim), keyword_score=kw)
             score = float(sim) + self.keyword_weight * kw
             # the vectors stop here: nothing downstream needs them, and they are costly to copy

@@ -5,8 +5,9 @@ The pipeline only calls `SentenceStore`; the embedded store (`memory.py`) and th
 sentence, `embedding` the e5 passage vector of the sentence alone, and `meta` holds
 `article_id, title, date, paragraph, sentence_number, start, end, source` and `context_embedding`,
 the e5 vector of the sentence's paragraph (what the ranker uses to resolve "es", "das", "beide").
-Search results must carry `context_embedding` in their meta; a search result's vectors may be
-1-D numpy arrays instead of lists (cheaper to pass through a pipeline).
+Search results carry the vectors the ranker needs: `context_embedding` in meta, and the sentence's
+own vector in `embedding` or, better, as a numpy row in `meta["sentence_embedding"]` (haystack
+deep-copies component inputs, and a numpy row copies in one step where a list copies float by float).
 """
 
 from __future__ import annotations

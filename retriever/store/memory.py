@@ -247,18 +247,16 @@ class MemorySentenceStore:
         out = []
         for i in top:
             doc = self._docs[int(i)]
-            # numpy rows, not lists: haystack deep-copies every component input, and copying
-            # a list of 384 Python floats per candidate costs more than the search itself
-            meta = {**doc.meta, "context_embedding": self._contexts.array[int(i)].copy()}
-            out.append(
-                Document(
-                    id=doc.id,
-                    content=doc.content,
-                    meta=meta,
-                    embedding=self._vectors.array[int(i)].copy(),  # type: ignore[arg-type]
-                    score=float(scores[i]),
-                )
-            )
+            # Vectors as numpy rows in meta: haystack deep-copies every component input, and a list
+            # of 384 Python floats costs more to copy than the search itself (Document.embedding
+            # would turn an array back into a list, so it stays empty here).
+            row = int(i)
+            meta = {
+                **doc.meta,
+                "sentence_embedding": self._vectors.array[row].copy(),
+                "context_embedding": self._contexts.array[row].copy(),
+            }
+            out.append(Document(id=doc.id, content=doc.content, meta=meta, score=float(scores[i])))
         return out
 
     def keyword_search(self, query: str, top_k: int) -> list[Document]:
