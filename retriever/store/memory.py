@@ -97,8 +97,7 @@ class MemorySentenceStore:
                 raise RuntimeError(f"{self._file}: unsupported index format {meta.get('version')!r}")
             self._articles = {a["article_id"]: ArticleInfo(**a) for a in meta["articles"]}
             self._docs = [
-                Document(id=d["id"], content=d["content"], meta=d["meta"], embedding=vectors[i].tolist())
-                for i, d in enumerate(meta["documents"])
+                Document(id=d["id"], content=d["content"], meta=d["meta"]) for d in meta["documents"]
             ]
             self._vectors, self._contexts = _Rows(vectors), _Rows(contexts)
         self._stamp = stamp
@@ -179,9 +178,12 @@ class MemorySentenceStore:
         return next((a for a in self._articles.values() if a.source == source), None)
 
     def sentences(self, article_id: str) -> list[Document]:
+        # vectors live only in the matrices (a list of 384 Python floats per sentence took ~12 KB)
         docs = [
-            Document(id=d.id, content=d.content, meta=dict(d.meta), embedding=list(d.embedding or []))
-            for d in self._docs
+            Document(
+                id=d.id, content=d.content, meta=dict(d.meta), embedding=self._vectors.array[row].tolist()
+            )
+            for row, d in enumerate(self._docs)
             if d.meta["article_id"] == article_id
         ]
         return sorted(docs, key=lambda d: d.meta["sentence_number"])
@@ -200,12 +202,10 @@ class MemorySentenceStore:
         contexts = np.asarray(
             [d.meta.get("context_embedding", d.embedding) for d in sentences], dtype=np.float32
         ).reshape(-1, DIM)
+        vectors = np.asarray([d.embedding for d in sentences], dtype=np.float32).reshape(-1, DIM)
         stored = [
             Document(
-                id=d.id,
-                content=d.content,
-                meta={k: v for k, v in d.meta.items() if k != "context_embedding"},
-                embedding=d.embedding,
+                id=d.id, content=d.content, meta={k: v for k, v in d.meta.items() if k != "context_embedding"}
             )
             for d in sentences
         ]
@@ -214,8 +214,7 @@ class MemorySentenceStore:
             self._remove(gone)
             self._articles[article.article_id] = article
             self._docs.extend(stored)
-            new = np.asarray([d.embedding for d in stored], dtype=np.float32).reshape(-1, DIM)
-            self._vectors.append(new)
+            self._vectors.append(vectors)
             self._contexts.append(contexts)
 
     def delete_article(self, article_id: str) -> bool:
