@@ -31,12 +31,13 @@ class PipelineConfig:
     max_citations: int = 3
     support_margin: float = 0.02
     reader_model: str = ""
+    question_cache: int = 1024
 
 
 def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = None) -> Pipeline:
     config = config or PipelineConfig()
     pipe = Pipeline()
-    pipe.add_component("embedder", E5TextEmbedder())
+    pipe.add_component("embedder", E5TextEmbedder(cache_size=config.question_cache))
     pipe.add_component("embedding_retriever", StoreEmbeddingRetriever(store, top_k=config.candidates))
     pipe.add_component("keyword_retriever", StoreKeywordRetriever(store, top_k=config.candidates))
     pipe.add_component(

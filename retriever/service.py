@@ -41,7 +41,9 @@ class NewsQA:
         store: SentenceStore | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
-        self.config = config or PipelineConfig(reader_model=self.settings.reader_model)
+        self.config = config or PipelineConfig(
+            reader_model=self.settings.reader_model, question_cache=self.settings.question_cache
+        )
         self.store = store if store is not None else open_store(self.settings)
         self.pipeline = build_query_pipeline(self.store, self.config)
         self.indexer = ArticleIndexer(self.store)

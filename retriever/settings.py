@@ -19,6 +19,14 @@ def _load_dotenv() -> None:
     load_dotenv(Path.cwd() / ".env", override=False)
 
 
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where state lives and which models and store to use."""
@@ -30,6 +38,8 @@ class Settings:
     document_store: str = ""
     # Index the bundled default article when the index is empty.
     index_default: bool = True
+    # How many recent question vectors to keep (0: embed every question anew).
+    question_cache: int = 1024
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -43,4 +53,5 @@ class Settings:
             document_store=os.environ.get("NEWSQA_DOCUMENT_STORE", "").strip(),
             index_default=os.environ.get("NEWSQA_INDEX_DEFAULT", "1").strip().lower()
             not in {"0", "false", "no"},
+            question_cache=_int_env("NEWSQA_QUESTION_CACHE", 1024),
         )

@@ -59,6 +59,8 @@ class E5TextEmbedder(_E5Model):
         return {"variant": self.variant, "cache_size": self.cache_size}
 
     def _vector(self, text: str) -> np.ndarray:
+        if self.cache_size <= 0:
+            return np.asarray(self._loaded().query(text), dtype=np.float32)
         with self._cache_lock:
             cached = self._cache.get(text)
             if cached is not None:
