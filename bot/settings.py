@@ -7,7 +7,7 @@
 | `NEWSQA_ADMIN_IDS` | comma-separated Telegram user ids allowed to `/index` and `/stats` | none |
 | `NEWSQA_TIMEZONE` | default time zone of daily digests | `Europe/Berlin` |
 | `NEWSQA_DATA_DIR` | where the index and the bot's SQLite database live | platform data dir |
-| `NEWSQA_DATABASE_URL` | database of the bot (PostgreSQL in production) | SQLite in data dir |
+| `NEWSQA_DATABASE_URL` | database of the bot | `NEWSQA_DOCUMENT_STORE` if set, else SQLite |
 | `NEWSQA_BOT_MODE` | `polling` or `webhook` | `polling` |
 | `NEWSQA_WEBHOOK_URL` | public HTTPS URL Telegram posts updates to (webhook mode) | required for webhook |
 | `NEWSQA_WEBHOOK_SECRET` | `secret_token` Telegram sends with each update | random per start |
@@ -161,7 +161,8 @@ class BotSettings:
         mode = _env("NEWSQA_BOT_MODE", "polling").lower()
         if mode not in ("polling", "webhook"):
             raise SettingsError(f"NEWSQA_BOT_MODE must be 'polling' or 'webhook', got {mode!r}")
-        database_url = _env("NEWSQA_DATABASE_URL")
+        # With the index in PostgreSQL, subscriptions and deliveries go to the same database.
+        database_url = _env("NEWSQA_DATABASE_URL") or core.document_store
         if not database_url:
             database_url = f"sqlite+aiosqlite:///{core.data_dir / 'bot.sqlite3'}"
         port_raw = _env("NEWSQA_WEBHOOK_PORT", "8443")

@@ -200,3 +200,15 @@ def test_helpers() -> None:
     assert parse_admin_ids("") == frozenset()
     assert async_database_url("sqlite:///x.db") == "sqlite+aiosqlite:///x.db"
     assert async_database_url("postgresql+asyncpg://h/db") == "postgresql+asyncpg://h/db"
+
+
+def test_bot_database_follows_the_postgres_document_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.delenv("NEWSQA_DATABASE_URL", raising=False)
+    monkeypatch.setenv("NEWSQA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("NEWSQA_DOCUMENT_STORE", "postgresql://u:p@db/newsqa")
+    assert BotSettings.from_env().database_url == "postgresql+asyncpg://u:p@db/newsqa"
+    monkeypatch.setenv("NEWSQA_DATABASE_URL", "postgresql://u:p@other/bots")
+    assert BotSettings.from_env().database_url == "postgresql+asyncpg://u:p@other/bots"
