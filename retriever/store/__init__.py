@@ -28,7 +28,7 @@ def store_from_dict(data: dict[str, Any]) -> SentenceStore:
     if data.get("type") == "postgres":
         from retriever.store.postgres import PostgresSentenceStore
 
-        return PostgresSentenceStore(data["url"])
+        return PostgresSentenceStore.from_dict(data)  # the password comes from the environment again
     from pathlib import Path
 
     from retriever.store.memory import MemorySentenceStore
