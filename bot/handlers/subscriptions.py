@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import CallbackQuery, Chat, Update
 from telegram.ext import ContextTypes
 
 from bot.broadcast import unsubscribe_keyboard
@@ -85,16 +85,26 @@ async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await message.reply_html(t(lang, "not_subscribed"))
 
 
-async def subscribe_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The 🔔 button under a digest or a status message."""
+async def _button_in_chat(update: Update) -> tuple[CallbackQuery, Chat, Lang] | None:
+    """The pressed button, its chat and the user's language; None (the press answered as outdated)
+    when the message it sits under can no longer be edited."""
     query = update.callback_query
-    chat = update.effective_chat
     if query is None:
-        return
+        return None
     lang = lang_of(update)
+    chat = update.effective_chat
     if chat is None or query.message is None or not query.message.is_accessible:
         await query.answer(t(lang, "callback_outdated"))
+        return None
+    return query, chat, lang
+
+
+async def subscribe_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The 🔔 button under a digest or a status message."""
+    pressed = await _button_in_chat(update)
+    if pressed is None:
         return
+    query, chat, lang = pressed
     subscription, _ = await services(context).repo.subscribe(
         chat.id, chat_type=chat.type, language=lang, timezone=services(context).settings.timezone
     )
@@ -105,14 +115,10 @@ async def subscribe_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 async def unsubscribe_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The 🔕 button under a digest or a confirmation."""
-    query = update.callback_query
-    chat = update.effective_chat
-    if query is None:
+    pressed = await _button_in_chat(update)
+    if pressed is None:
         return
-    lang = lang_of(update)
-    if chat is None or query.message is None or not query.message.is_accessible:
-        await query.answer(t(lang, "callback_outdated"))
-        return
+    query, chat, lang = pressed
     await services(context).repo.unsubscribe(chat.id)
     unschedule_daily(context.job_queue, chat.id)
     await query.answer(t(lang, "callback_unsubscribed"))
