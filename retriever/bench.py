@@ -110,7 +110,8 @@ def _doc_has_gold(doc: Document, article: Article, q: Question) -> bool:
     return contains_gold(doc.meta["article_id"], int(doc.meta["start"]), int(doc.meta["end"]), article, q)
 
 
-def _machine() -> str:
+def machine_description() -> str:
+    """Cores, CPU model, memory and Python version, for the header of a benchmark section."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -167,7 +168,7 @@ def run_xquad(args: argparse.Namespace) -> int:
 
         results: dict[str, Any] = {
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-            "machine": _machine(),
+            "machine": machine_description(),
             "paragraphs": len(corpus.articles),
             "sentences": sentences,
             "questions": len(corpus.questions),
@@ -345,7 +346,7 @@ def run_default(args: argparse.Namespace) -> int:
         repeated = [qa.ask(q).latency_ms for _ in range(5) for q in DEFAULT_QUESTIONS]
     results = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": _machine(),
+        "machine": machine_description(),
         "first_start_s": round(first_ever, 2),
         "cold_start_median_s": round(cold[len(cold) // 2], 2),
         "cold_start_max_s": round(cold[-1], 2),
