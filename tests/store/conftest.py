@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from haystack import Document
 
+from retriever.indexer import sentence_documents
 from retriever.ingest import Article, parse_article
 from retriever.models import ArticleInfo
 from retriever.settings import DEFAULT_ARTICLE
@@ -51,19 +53,11 @@ def article_documents(
         indexed_at=now_iso(indexed_at_offset_s),
     )
     vectors = embeddings if embeddings is not None else _passages([s.text for s in article.sentences])
-    docs = []
-    for i, s in enumerate(article.sentences):
-        meta = {
-            "article_id": article.article_id,
-            "title": article.title,
-            "date": article.date,
-            "paragraph": s.paragraph,
-            "sentence_number": s.number,
-            "start": s.start,
-            "end": s.end,
-            "source": article.source,
-        }
-        docs.append(Document(content=s.text, meta=meta, embedding=vectors[i]))
+    docs = [
+        # as the indexer makes them, less the paragraph text that only the embedder reads
+        replace(doc, meta={k: v for k, v in doc.meta.items() if k != "context"}, embedding=vectors[i])
+        for i, doc in enumerate(sentence_documents(article))
+    ]
     return info, docs
 
 
