@@ -28,7 +28,8 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from retriever.settings import Settings
+from retriever.ingest import MAX_ARTICLE_BYTES
+from retriever.settings import MAX_QUESTION_CHARS, Settings
 
 BotMode = Literal["polling", "webhook"]
 
@@ -118,8 +119,9 @@ class BotSettings:
     refresh_interval: float = 30.0
     broadcast_rate: float = 25.0
     poll_timeout: float = 10.0
-    max_question_chars: int = 1000
-    max_upload_bytes: int = 2_000_000
+    # the core's own limits, so the bot never accepts what the core then refuses
+    max_question_chars: int = MAX_QUESTION_CHARS
+    max_upload_bytes: int = MAX_ARTICLE_BYTES
     core: Settings = field(default_factory=Settings)
 
     @property

@@ -20,12 +20,11 @@ from retriever.indexer import ArticleIndexer
 from retriever.ingest import ArticleError, find_article_files, parse_article, read_article
 from retriever.models import Answer, ArticleInfo, Digest, IndexResult
 from retriever.pipeline import PipelineConfig, build_query_pipeline, pipeline_inputs
-from retriever.settings import DEFAULT_ARTICLE, Settings
+from retriever.settings import DEFAULT_ARTICLE, MAX_QUESTION_CHARS, Settings
 from retriever.store import SentenceStore, open_store
 
 logger = logging.getLogger(__name__)
 
-MAX_QUESTION_CHARS = 1000
 DEFAULT_SOURCE = f"default:{DEFAULT_ARTICLE.name}"
 
 __all__ = ["MAX_QUESTION_CHARS", "ArticleError", "NewsQA"]

@@ -9,6 +9,8 @@ from pathlib import Path
 from platformdirs import user_data_dir
 
 DEFAULT_ARTICLE = Path(__file__).parent / "data" / "article-2021-12-biden-putin.txt"
+# Longer questions are refused (e5 reads at most 512 tokens, and no real question is this long).
+MAX_QUESTION_CHARS = 1000
 
 
 def _load_dotenv() -> None:
