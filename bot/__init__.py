@@ -1,6 +1,6 @@
 """newsqa's Telegram bot: Telegram I/O on top of the retrieval core (`retriever`).
 
-Run it with `newsqa bot` or `python -m bot`; `bot.app.run_bot` is the entry point.
+Run it with `newsqa-bot` or `python -m bot` (`bot/__main__.py`); `bot.app.run_bot` does the work.
 """
 
 import os

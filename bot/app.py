@@ -1,4 +1,4 @@
-"""Building and running the Telegram application (`newsqa bot`, `python -m bot`).
+"""Building and running the Telegram application (`newsqa-bot`, `python -m bot`).
 
 `build_application` wires python-telegram-bot to the retrieval core: the Bot API endpoint
 (`TELEGRAM_BASE_URL` for a local Bot API server), the rate limiter, HTML defaults, the handlers, the
@@ -23,7 +23,7 @@ from telegram.ext import Application, ApplicationBuilder, Defaults
 from bot.broadcast import Broadcaster
 from bot.db import SchemaError, create_engine, init_db
 from bot.handlers import register
-from bot.jobs import rebuild_daily_jobs, start_refresh_job
+from bot.jobs import rebuild_daily_jobs, resync_daily_job, start_refresh_job
 from bot.qa import AsyncQA, NewsQALike, create_newsqa
 from bot.ratelimit import NewsQARateLimiter
 from bot.repository import Repository
@@ -104,7 +104,13 @@ def build_application(
     engine = create_engine(settings.database_url)
     repo = Repository(engine)
     async_qa = AsyncQA(qa if qa is not None else create_newsqa(settings.core))
-    broadcaster = Broadcaster(application, repo, async_qa, rate=settings.broadcast_rate)
+    broadcaster = Broadcaster(
+        application,
+        repo,
+        async_qa,
+        rate=settings.broadcast_rate,
+        on_chat_changed=lambda chat_id: resync_daily_job(application, chat_id),
+    )
     application.bot_data[SERVICES_KEY] = Services(
         settings=settings, qa=async_qa, engine=engine, repo=repo, broadcaster=broadcaster
     )
@@ -147,8 +153,8 @@ def configure_logging(secrets: list[str]) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def run_bot(settings: BotSettings | None = None) -> int:
-    """Run the bot until SIGINT/SIGTERM; returns the process exit code."""
+def run_bot(settings: BotSettings | None = None, verbose: bool = False) -> int:
+    """Run the bot until SIGINT/SIGTERM; returns the process exit code (`verbose`: tracebacks too)."""
     try:
         settings = (settings or BotSettings.from_env()).validate()
     except SettingsError as exc:

@@ -24,10 +24,9 @@ import datetime as dt
 import logging
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiolimiter import AsyncLimiter
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -100,8 +99,12 @@ class Broadcaster:
         rate: float = 25.0,
         concurrency: int = 32,
         is_running: Callable[[], bool] | None = None,
+        on_chat_changed: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         self.application = application
+        # Told when a chat was deactivated or moved, so the owner of the daily jobs can resync them
+        # (the jobs module depends on the broadcaster, never the other way round).
+        self._on_chat_changed = on_chat_changed
         self.repo = repo
         self.qa = qa
         self.concurrency = concurrency
@@ -343,13 +346,8 @@ class Broadcaster:
 
     async def _reschedule(self, chat_id: int, old_chat_id: int | None = None) -> None:
         """Bring the daily jobs in line with the database after a chat was deactivated or moved."""
-        from bot.jobs import resync_daily_job
-
+        if self._on_chat_changed is None:
+            return
         if old_chat_id is not None:
-            await resync_daily_job(self.application, old_chat_id)
-        await resync_daily_job(self.application, chat_id)
-
-
-def local_day(timezone: str, now: dt.datetime | None = None) -> str:
-    """Today's date in `timezone`, as `YYYY-MM-DD`."""
-    return (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(timezone)).date().isoformat()
+            await self._on_chat_changed(old_chat_id)
+        await self._on_chat_changed(chat_id)

@@ -18,13 +18,17 @@ from zoneinfo import ZoneInfo
 
 from telegram.ext import Application, ContextTypes, Job, JobQueue
 
-from bot.broadcast import local_day
 from bot.repository import SubscriptionInfo
 from bot.services import services
 
 logger = logging.getLogger(__name__)
 
 REFRESH_JOB = "newsqa-refresh"
+
+
+def local_day(timezone: str, now: dt.datetime | None = None) -> str:
+    """Today's date in `timezone`, as `YYYY-MM-DD`."""
+    return (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(timezone)).date().isoformat()
 
 
 def daily_job_name(chat_id: int) -> str:

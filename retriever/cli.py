@@ -1,11 +1,12 @@
-"""The `newsqa` command: index articles, ask questions, print digests, run the bot and benchmarks.
+"""The `newsqa` command: index articles, ask questions, print digests and run benchmarks.
+
+The Telegram bot has its own entry point, `newsqa-bot` (`bot/__main__.py`); the core never imports `bot/`.
 
 newsqa ask "Wann begann das Gespräch?"        # the default article is indexed on first use
 newsqa index articles/                          # files or folders of .txt/.md articles
 newsqa digest [ARTICLE_ID] [--json]
 newsqa articles
 newsqa bench xquad
-newsqa bot
 """
 
 from __future__ import annotations
@@ -171,12 +172,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def cmd_bot(args: argparse.Namespace) -> int:
-    from bot.app import run_bot  # the bot is optional for users of the CLI alone
-
-    return run_bot()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newsqa", description="Cited answers about German news articles.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and model loading")
@@ -214,9 +209,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(p)
     p.set_defaults(func=cmd_bench)
-
-    p = sub.add_parser("bot", help="run the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
-    p.set_defaults(func=cmd_bot)
     return parser
 
 

@@ -168,9 +168,12 @@ async def test_without_token_exits_with_a_clear_message(tmp_path: Path) -> None:
     code, output = await run_cli("bot", env=env)
     assert code == 2
     assert "TELEGRAM_BOT_TOKEN is not set" in output and "Traceback" not in output
-    with contextlib.suppress(FileNotFoundError):  # `newsqa bot` is the same entry point
-        code, output = await run_cli("retriever.cli", "bot", env=env)
-        assert code == 2 and "TELEGRAM_BOT_TOKEN is not set" in output
+    script = Path(sys.executable).with_name("newsqa-bot")  # the installed entry point, same code
+    process = await asyncio.create_subprocess_exec(
+        script, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 2 and "TELEGRAM_BOT_TOKEN is not set" in out.decode()
 
 
 async def test_rejected_token_exits_with_a_clear_message(fake: FakeTelegram, tmp_path: Path) -> None:
