@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from retriever.german import GERMAN_STOPWORDS
+
 ARTICLE_SUFFIXES = frozenset({".txt", ".md"})
 MAX_ARTICLE_BYTES = 2_000_000
 MAX_TITLE_CHARS = 200
@@ -53,6 +55,52 @@ _CLOSERS = re.compile(r"[\"'“”‘’«»)\]]+")
 _CONTINUES = re.compile(r"\s*[,;:a-zäöüß]")
 
 
+# Ordinals: punkt ends a sentence at "im 3." / "Weltranglisten-182." because a number followed by a
+# period is both an ordinal and a sentence end. It is an ordinal when the next word goes on in lower
+# case, is a month or a noun that ordinals count ("3. Quartal", "zum 2. Mal"), when a determiner
+# stands before the number ("der 1. FC"), or a hyphen joins it ("Weltranglisten-182."), unless a
+# function word ("Das", "Danach") opens the next sentence. Years (4 digits) always end a sentence.
+_NUMBER_END = re.compile(r"(?:(?P<word>[^\W\d_]+)(?P<sep>[ \t\xa0]+|-))?(?<![\w.,])(?P<num>\d{1,3})\.\s*$")
+_FIRST_WORD = re.compile(r"[\s\"'„“”‚‘’«»(]*(?P<word>\w+)(?P<dot>\.)?")
+_MONTHS = frozenset(
+    "januar jänner februar feber märz april mai juni juli august september oktober november dezember "
+    "jan feb mär apr jun jul aug sep sept okt nov dez".split()
+)
+_ORDINAL_NOUNS = frozenset(
+    "mal platz rang stelle quartal halbjahr jahrhundert jahrtausend jahrestag geburtstag todestag runde "
+    "spieltag etappe liga klasse stock stockwerk tag woche kalenderwoche monat sitzung lauf satz "
+    "durchgang bezirk auflage ausgabe amtszeit weltkrieg fc sc bundesliga".split()
+)
+_DETERMINERS = frozenset(
+    "der die das den dem des im am zum zur vom beim ins ans aufs ein eine einem einen einer eines "
+    "sein seine seinem seinen seiner seines ihr ihre ihrem ihren ihrer ihres unser unsere unserem "
+    "unseren unserer dieser diese diesem diesen dieses jeder jede jedem jeden jedes".split()
+)
+_SENTENCE_OPENERS = frozenset(
+    "danach dann damals später zuvor vorher heute gestern morgen außerdem allerdings trotzdem deshalb "
+    "daher dabei zudem inzwischen bereits nun doch jedoch denn so auch erst schon nach bei in im am "
+    "an auf aus mit von vor für seit bis ab wegen laut trotz".split()
+)
+
+
+def _is_ordinal(before: str, after: str) -> bool:
+    """Does the period ending `before` (a number) belong to an ordinal that `after` continues?"""
+    number = _NUMBER_END.search(before)
+    first = _FIRST_WORD.match(after)
+    if not number or not first:
+        return False
+    word = first["word"]
+    if word[0].isdigit():  # "am 3. 12. 2021"
+        return len(number["num"]) <= 2 and len(word) <= 2 and first["dot"] is not None
+    lower = word.lower()
+    if word[0].islower() or lower in _MONTHS or lower in _ORDINAL_NOUNS:
+        return True
+    if lower in GERMAN_STOPWORDS or lower in _SENTENCE_OPENERS:
+        return False
+    previous = (number["word"] or "").lower()
+    return number["sep"] == "-" or previous in _DETERMINERS
+
+
 @lru_cache(maxsize=1)
 def _german_tokenizer():  # type: ignore[no-untyped-def]
     import punkt
@@ -73,6 +121,9 @@ def _spans(paragraph: str) -> list[tuple[int, int]]:
                 continue
             spans[-1] = (spans[-1][0], closer.end())
             start = closer.end()
+        if spans and _is_ordinal(paragraph[spans[-1][0] : spans[-1][1]], paragraph[start:end]):
+            spans[-1] = (spans[-1][0], end)
+            continue
         if paragraph[start:end].strip():
             spans.append((start, end))
     return spans

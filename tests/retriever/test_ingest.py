@@ -136,3 +136,64 @@ def test_find_article_files_expands_folders(tmp_path: Path) -> None:
         (tmp_path / name).write_text("x", encoding="utf-8")
     found = find_article_files([tmp_path])
     assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a.md", "b.txt", "sub/c.txt"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Der Umsatz stieg im 3. Quartal deutlich.",
+        "Der Weltranglisten-182. stellte Thiem vor Probleme.",
+        "Thiem liegt auf dem 182. Platz der Weltrangliste.",
+        "182. Platz für Thiem.",
+        "Das Treffen ist am 7. Dezember geplant.",
+        "Der 1. FC Köln gewann zum 2. Mal.",
+        "In der 58. Minute verpasste Jacobo die Entscheidung.",
+        "Er kam am 3. 12. nach Hause.",
+    ],
+)
+def test_ordinals_stay_inside_their_sentence(text: str) -> None:
+    assert [s.text for s in split_sentences(text)] == [text]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Er wurde 1990 geboren. Danach zog er nach Wien.",
+            ["Er wurde 1990 geboren.", "Danach zog er nach Wien."],
+        ),
+        (
+            "Das war im Jahr 2015. Die Lage änderte sich.",
+            ["Das war im Jahr 2015.", "Die Lage änderte sich."],
+        ),
+        ("Sie wurde 3. Das war gut.", ["Sie wurde 3.", "Das war gut."]),
+        (
+            "Die Zahl der Toten stieg auf 182. Rettungskräfte suchten weiter.",
+            ["Die Zahl der Toten stieg auf 182.", "Rettungskräfte suchten weiter."],
+        ),
+        (
+            "Der 1. FC Köln gewann zum 2. Mal. Dann kam Bayern im 3. Quartal.",
+            ["Der 1. FC Köln gewann zum 2. Mal.", "Dann kam Bayern im 3. Quartal."],
+        ),
+    ],
+)
+def test_sentences_still_end_after_numbers(text: str, expected: list[str]) -> None:
+    assert [s.text for s in split_sentences(text)] == expected
+
+
+def test_ordinal_sentences_are_verbatim_spans_of_the_body() -> None:
+    body = (
+        "Thiem trifft im Head-to-Head auf den Weltranglisten-182.  Er gewann am 7. Dezember\n"
+        "zum 2. Mal.\n\nIm 3. Quartal 2015 sank die Zahl. Das war im Jahr 2015. Die Lage blieb."
+    )
+    article = parse_article(f"Titel\n\n{body}", "ordinals.txt")
+    texts = [s.text for s in article.sentences]
+    assert texts == [
+        "Thiem trifft im Head-to-Head auf den Weltranglisten-182.",
+        "Er gewann am 7. Dezember\nzum 2. Mal.",
+        "Im 3. Quartal 2015 sank die Zahl.",
+        "Das war im Jahr 2015.",
+        "Die Lage blieb.",
+    ]
+    for s in article.sentences:
+        assert article.body[s.start : s.end] == s.text
