@@ -22,22 +22,24 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from retriever.errors import ConfigError
 from retriever.ingest import MAX_ARTICLE_BYTES
-from retriever.settings import MAX_QUESTION_CHARS, Settings
+from retriever.settings import MAX_QUESTION_CHARS, Settings, mask_password
 
 BotMode = Literal["polling", "webhook"]
 
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 
 
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message says which and how to fix it."""
+class SettingsError(ConfigError):
+    """A setting is missing or malformed; the message says which and how to fix it (a ConfigError,
+    so the bot's start-up reports it like the core's own settings)."""
 
 
 def _load_dotenv() -> None:
@@ -102,7 +104,23 @@ def async_database_url(url: str) -> str:
     return url
 
 
-@dataclass(frozen=True)
+def check_database_url(url: str) -> str:
+    """NEWSQA_DATABASE_URL is a SQLite or PostgreSQL URL SQLAlchemy can parse."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):
+        backend = ""
+    if backend not in ("sqlite", "postgresql"):
+        raise SettingsError(
+            f"NEWSQA_DATABASE_URL must be a sqlite:/// or postgresql:// URL, got {mask_password(url)!r}"
+        )
+    return url
+
+
+@dataclass(frozen=True, repr=False)
 class BotSettings:
     """Everything the bot needs besides the retrieval core's own `Settings`."""
 
@@ -123,6 +141,15 @@ class BotSettings:
     max_question_chars: int = MAX_QUESTION_CHARS
     max_upload_bytes: int = MAX_ARTICLE_BYTES
     core: Settings = field(default_factory=Settings)
+
+    def __repr__(self) -> str:
+        shown = []
+        for item in fields(self):
+            if not item.repr:
+                continue
+            value = getattr(self, item.name)
+            shown.append(f"{item.name}={mask_password(value) if item.name == 'database_url' else value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     @property
     def data_dir(self) -> Path:
@@ -165,16 +192,25 @@ class BotSettings:
             raise SettingsError(f"NEWSQA_BOT_MODE must be 'polling' or 'webhook', got {mode!r}")
         # With the index in PostgreSQL, subscriptions and deliveries go to the same database.
         database_url = _env("NEWSQA_DATABASE_URL") or core.document_store
-        if not database_url:
+        if database_url:
+            check_database_url(database_url)
+        else:
             database_url = f"sqlite+aiosqlite:///{core.data_dir / 'bot.sqlite3'}"
         port_raw = _env("NEWSQA_WEBHOOK_PORT", "8443")
         try:
             port = int(port_raw)
         except ValueError:
-            raise SettingsError(f"NEWSQA_WEBHOOK_PORT must be a port number, got {port_raw!r}") from None
+            port = 0
+        if not 1 <= port <= 65535:
+            raise SettingsError(f"NEWSQA_WEBHOOK_PORT must be a port number (1-65535), got {port_raw!r}")
+        base_url = _env("TELEGRAM_BASE_URL").rstrip("/")
+        if base_url and (not base_url.startswith(("http://", "https://")) or not urlsplit(base_url).hostname):
+            raise SettingsError(
+                f"TELEGRAM_BASE_URL must be an http(s) URL such as http://127.0.0.1:8081, got {base_url!r}"
+            )
         return cls(
             token=_env("TELEGRAM_BOT_TOKEN"),
-            base_url=_env("TELEGRAM_BASE_URL").rstrip("/"),
+            base_url=base_url,
             admin_ids=parse_admin_ids(_env("NEWSQA_ADMIN_IDS")),
             timezone=check_timezone(_env("NEWSQA_TIMEZONE", "Europe/Berlin") or "Europe/Berlin"),
             database_url=async_database_url(database_url),

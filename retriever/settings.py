@@ -1,16 +1,29 @@
-"""Settings of the retrieval core, read from the environment (and a `.env` file in the working dir)."""
+"""Settings of the retrieval core, read from the environment (and a `.env` file in the working dir).
+
+`Settings.from_env` validates every value and raises `retriever.errors.ConfigError` with the
+setting's name in the message, so the CLI and the bot can report it in one line. The `repr` of the
+settings never shows a database password.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from platformdirs import user_data_dir
+
+from retriever.errors import ConfigError
 
 DEFAULT_ARTICLE = Path(__file__).parent / "data" / "article-2021-12-biden-putin.txt"
 # Longer questions are refused (e5 reads at most 512 tokens, and no real question is this long).
 MAX_QUESTION_CHARS = 1000
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def _load_dotenv() -> None:
@@ -21,19 +34,109 @@ def _load_dotenv() -> None:
     load_dotenv(Path.cwd() / ".env", override=False)
 
 
-def _int_env(name: str, default: int) -> int:
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#\s]*")
+
+
+def _userinfo(url: str) -> tuple[str, str, str] | None:
+    """(`scheme://user`, password, `@host...`) of a URL with a password in it, else None."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return None
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return None
+    user, _, password = userinfo.partition(":")
+    return f"{scheme}://{user}", password, f"@{host}{slash}{path}"
+
+
+def mask_password(url: str) -> str:
+    """`scheme://user:secret@host/db` -> `scheme://user:***@host/db` (also `?password=`); other
+    strings are returned as they are."""
+    found = _userinfo(url)
+    if found is not None:
+        url = f"{found[0]}:***{found[2]}"
+    return _QUERY_PASSWORD.sub(r"\1***", url)
+
+
+def url_password(url: str) -> str:
+    """The password in a database URL as written there, maybe percent-encoded ('' when it has none)."""
+    found = _userinfo(url)
+    if found is not None:
+        return found[1]
+    match = _QUERY_PASSWORD.search(url)
+    return match.group(0).split("=", 1)[1] if match else ""
+
+
+def int_env(name: str, default: int, minimum: int = 0) -> int:
+    """A whole number ≥ `minimum` from the environment; ConfigError naming the variable otherwise."""
     raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
     try:
-        return int(raw) if raw else default
+        value = int(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+        value = None
+    if value is None or value < minimum:
+        raise ConfigError(f"{name} must be a whole number ≥ {minimum}, got {raw!r}")
+    return value
 
 
-@dataclass(frozen=True)
+def bool_env(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be 1/0, true/false, yes/no or on/off, got {raw!r}")
+
+
+def check_writable_dir(path: Path, name: str) -> Path:
+    """`path` is, or can be created as, a directory this process may write to."""
+    if path.exists():
+        if not path.is_dir():
+            raise ConfigError(f"{name} {str(path)!r} is a file, not a directory; point {name} at a directory")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ConfigError(f"{name} {str(path)!r} is not writable; fix its permissions or choose another")
+        return path
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{name} {str(path)!r} cannot be created: {str(parent)!r} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{name} {str(path)!r} cannot be created: {str(parent)!r} is not writable")
+    return path
+
+
+def check_document_store(url: str) -> str:
+    if url and not url.startswith(POSTGRES_SCHEMES):
+        shown = mask_password(url)
+        raise ConfigError(
+            f"NEWSQA_DOCUMENT_STORE must be empty (the embedded store) or a postgresql:// URL, got {shown!r}"
+        )
+    if url:
+        try:
+            urlsplit(url).port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise ConfigError(
+                f"NEWSQA_DOCUMENT_STORE has a bad port: {mask_password(url)!r} "
+                "(expected postgresql://user:password@host:5432/database)"
+            ) from None
+    return url
+
+
+def _default_data_dir() -> Path:
+    return Path(user_data_dir("newsqa", appauthor=False))
+
+
+@dataclass(frozen=True, repr=False)
 class Settings:
     """Where state lives and which models and store to use."""
 
-    data_dir: Path = field(default_factory=lambda: Path(user_data_dir("newsqa", appauthor=False)))
+    data_dir: Path = field(default_factory=_default_data_dir)
     # Hub name or local directory of an extractive QA model; empty: answer with the best sentence(s).
     reader_model: str = ""
     # "" (embedded store in data_dir) or a postgresql:// URL.
@@ -43,17 +146,25 @@ class Settings:
     # How many recent question vectors to keep (0: embed every question anew).
     question_cache: int = 1024
 
+    def __repr__(self) -> str:
+        values = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "document_store":
+                value = mask_password(value)
+            values.append(f"{item.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(values)})"
+
     @classmethod
     def from_env(cls) -> Settings:
+        """Read and check the settings; raises ConfigError naming the variable with a bad value."""
         _load_dotenv()
-        data_dir = os.environ.get("NEWSQA_DATA_DIR", "").strip()
+        raw_dir = os.environ.get("NEWSQA_DATA_DIR", "").strip()
+        data_dir = Path(raw_dir).expanduser() if raw_dir else _default_data_dir()
         return cls(
-            data_dir=Path(data_dir).expanduser()
-            if data_dir
-            else Path(user_data_dir("newsqa", appauthor=False)),
+            data_dir=check_writable_dir(data_dir, "NEWSQA_DATA_DIR"),
             reader_model=os.environ.get("NEWSQA_READER_MODEL", "").strip(),
-            document_store=os.environ.get("NEWSQA_DOCUMENT_STORE", "").strip(),
-            index_default=os.environ.get("NEWSQA_INDEX_DEFAULT", "1").strip().lower()
-            not in {"0", "false", "no"},
-            question_cache=_int_env("NEWSQA_QUESTION_CACHE", 1024),
+            document_store=check_document_store(os.environ.get("NEWSQA_DOCUMENT_STORE", "").strip()),
+            index_default=bool_env("NEWSQA_INDEX_DEFAULT", True),
+            question_cache=int_env("NEWSQA_QUESTION_CACHE", 1024),
         )
