@@ -146,7 +146,7 @@ def run_xquad(args: argparse.Namespace) -> int:
     from retriever.indexer import ArticleIndexer, article_info
     from retriever.service import NewsQA
     from retriever.settings import Settings
-    from retriever.store.memory import MemorySentenceStore
+    from retriever.store.sqlite import SQLiteSentenceStore
 
     corpus = load_xquad(args.data, args.limit)
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
@@ -213,7 +213,7 @@ def run_xquad(args: argparse.Namespace) -> int:
             }
 
         # calibration: index every second paragraph only; the other half's questions are unanswerable
-        half = MemorySentenceStore(Path(tmp) / "half")
+        half = SQLiteSentenceStore(Path(tmp) / "half")
         with half.bulk():
             for article, docs in zip(corpus.articles[::2], embedded[::2], strict=True):
                 half.put_article(article_info(article), docs)

@@ -1,26 +1,28 @@
-"""Choosing the sentence store from the settings: embedded by default, PostgreSQL by URL."""
+"""Choosing the sentence store from the settings: embedded (SQLite) by default, PostgreSQL by URL."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from retriever.errors import ConfigError
 from retriever.settings import Settings
 from retriever.store.base import SentenceStore
 
 
 def open_store(settings: Settings) -> SentenceStore:
     url = settings.document_store
-    if url.startswith(("postgresql://", "postgres://")):
+    if url.startswith(("postgresql://", "postgres://", "postgresql+")):
         from retriever.store.postgres import PostgresSentenceStore  # heavy: psycopg, pgvector
 
         return PostgresSentenceStore(url)
     if url:
-        raise ValueError(
+        raise ConfigError(
             f"NEWSQA_DOCUMENT_STORE must be empty or a postgresql:// URL, not {url.split(':')[0]!r}"
         )
-    from retriever.store.memory import MemorySentenceStore
+    from retriever.store.sqlite import SQLiteSentenceStore
 
-    return MemorySentenceStore(settings.data_dir / "index")
+    return SQLiteSentenceStore(settings.data_dir / "index")
 
 
 def store_from_dict(data: dict[str, Any]) -> SentenceStore:
@@ -29,11 +31,9 @@ def store_from_dict(data: dict[str, Any]) -> SentenceStore:
         from retriever.store.postgres import PostgresSentenceStore
 
         return PostgresSentenceStore.from_dict(data)  # the password comes from the environment again
-    from pathlib import Path
+    from retriever.store.sqlite import SQLiteSentenceStore
 
-    from retriever.store.memory import MemorySentenceStore
-
-    return MemorySentenceStore(Path(data["path"]))
+    return SQLiteSentenceStore(Path(data["path"]))
 
 
 __all__ = ["SentenceStore", "open_store", "store_from_dict"]

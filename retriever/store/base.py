@@ -1,7 +1,11 @@
 """The one interface between the pipeline and where sentences live.
 
-The pipeline only calls `SentenceStore`; the embedded store (`memory.py`) and the PostgreSQL store
-(`postgres.py`) implement it. Each stored `Document` is one sentence: `content` is the verbatim
+The pipeline only calls `SentenceStore`; the embedded store (`sqlite.py`) and the PostgreSQL store
+(`postgres.py`) implement it, and the same contract suite (tests/store/) runs on both. Every write is
+one committed transaction: an article is either wholly in the store or not at all. Each article records
+the embedding model that built its vectors (`model_id`); writing or searching a store that holds
+another model's vectors raises `retriever.errors.ModelMismatch`, and a damaged store raises
+`retriever.errors.IndexDamaged`. Each stored `Document` is one sentence: `content` is the verbatim
 sentence, `embedding` the e5 passage vector of the sentence alone, and `meta` holds
 `article_id, title, date, paragraph, sentence_number, start, end, source` and `context_embedding`,
 the e5 vector of the sentence's paragraph (what the ranker uses to resolve "es", "das", "beide").
@@ -56,8 +60,37 @@ class SentenceStore(Protocol):
     def count_sentences(self) -> int: ...
 
     def bulk(self) -> AbstractContextManager[None]:
-        """Group many `put_article` calls; a store may persist once at the end (or do nothing)."""
+        """Marks a run of many `put_article` calls. Writes are never deferred: each article is
+        committed (durable) when `put_article` returns."""
         ...
+
+    @property
+    def model_id(self) -> str:
+        """The embedding model new vectors come from (see `retriever.store.identity`)."""
+        ...
+
+    def embedding_models(self) -> dict[str, int]:
+        """Articles per embedding model that built them ("" for ones from before it was recorded)."""
+        ...
+
+    def stale_articles(self) -> list[str]:
+        """Ids of articles whose vectors `newsqa reindex` must rebuild (another model's, or broken)."""
+        ...
+
+    def replace_vectors(self, article_id: str, sentences: Sequence[Document]) -> None:
+        """New vectors (`embedding`, `meta["context_embedding"]`) for the article's stored sentences,
+        stamped with `model_id`, in one transaction."""
+        ...
+
+    def check(self) -> list[str]:
+        """Integrity problems found by a full check; empty when the store is sound."""
+        ...
+
+    def repair(self) -> list[str]:
+        """Make rows consistent again (drop incomplete articles, recount statistics); what it did."""
+        ...
+
+    def close(self) -> None: ...
 
     def refresh(self) -> bool:
         """Pick up changes made by another process; True when something changed."""

@@ -40,8 +40,10 @@ from psycopg.pq import Format
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from retriever.german import analyze
+from retriever.errors import StoreError
 from retriever.models import ArticleInfo
+from retriever.store.identity import UNRECORDED, embedding_model_id, mismatch
+from retriever.store.terms import index_terms
 
 URL_ENV = "NEWSQA_DOCUMENT_STORE"
 EMBEDDING_DIM = 384
@@ -161,14 +163,32 @@ def term_vector(text: str) -> tuple[str, int, list[str]]:
 
     Positions carry the term frequencies BM25 needs. The literal is built directly rather than with
     to_tsvector, whose parser would split the analysed terms differently from `retriever.german`;
-    terms are `\\w+` runs, so quoting them needs no escapes.
+    terms are `\\w+` runs, so quoting them needs no escapes. Terms over the full-text limit are left
+    out (`retriever.store.terms`), so a 3,000-character word cannot fail the article.
     """
-    terms = analyze(text)
+    terms = index_terms(text)
     positions: dict[str, list[int]] = {}
     for i, term in enumerate(terms, start=1):
         positions.setdefault(term, []).append(min(i, _MAX_POSITION))
     literal = " ".join(f"'{term}':{','.join(map(str, pos))}" for term, pos in positions.items())
     return literal, len(terms), list(positions)
+
+
+@contextlib.contextmanager
+def _errors(url: str) -> Iterator[None]:
+    """PostgreSQL's connection failures (server down, wrong password or port) as one-line StoreErrors."""
+    try:
+        yield
+    except (psycopg.OperationalError, DocumentStoreError) as exc:
+        cause = exc.__cause__ if isinstance(exc, DocumentStoreError) and exc.__cause__ else exc
+        lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+        detail = lines[0] if lines else type(cause).__name__
+        for line in lines:  # libpq puts the useful part (e.g. "password authentication failed") last
+            if "FATAL" in line or "failed:" in line:
+                detail = line
+        raise StoreError(
+            f"PostgreSQL at {mask_url(url)} (NEWSQA_DOCUMENT_STORE) cannot be used: {detail}"
+        ) from exc
 
 
 def _vec(values: Sequence[float]) -> np.ndarray:
@@ -207,8 +227,10 @@ class PostgresSentenceStore:
         ef_search: int = 100,
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 64,
+        model_id: str | None = None,
     ) -> None:
         self._url = normalise_url(url)
+        self._model_id = model_id
         self._sentences_table = sentences_table
         self._articles_table = articles_table
         self._n = _names(sentences_table, articles_table)
@@ -254,7 +276,7 @@ class PostgresSentenceStore:
     def _setup(self) -> None:
         if self._ready:
             return
-        with self._connect() as conn:
+        with _errors(self._url), self._connect() as conn:
             # Serialises schema creation of processes that start together (bot and indexer).
             conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK_KEY,))
             try:
@@ -262,6 +284,7 @@ class PostgresSentenceStore:
                 self._docs.count_documents()  # makes the parent create its table
                 for statement in self._schema_sql():
                     conn.execute(statement)
+                self._check_model(conn.cursor())
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK_KEY,))
         self._ready = True
@@ -293,6 +316,8 @@ class PostgresSentenceStore:
             ' "date" TEXT NOT NULL, sentence_count INTEGER NOT NULL, source TEXT NOT NULL,'
             " indexed_at TEXT NOT NULL, seq BIGINT GENERATED ALWAYS AS IDENTITY)",
             "CREATE INDEX IF NOT EXISTS {by_source} ON {articles} (source)",
+            # which embedding model built the article's vectors ('' for rows from before this column)
+            "ALTER TABLE {articles} ADD COLUMN IF NOT EXISTS embedding_model TEXT NOT NULL DEFAULT ''",
             "CREATE TABLE IF NOT EXISTS {state} (id INTEGER PRIMARY KEY CHECK (id = 1),"
             " version BIGINT NOT NULL, docs BIGINT NOT NULL, total_terms BIGINT NOT NULL)",
             "INSERT INTO {state} VALUES (1, 0, 0, 0) ON CONFLICT DO NOTHING",
@@ -305,7 +330,7 @@ class PostgresSentenceStore:
         every write here is idempotent."""
         self._setup()
         lock = self._read_lock if role == "reader" else self._write_lock
-        with lock:
+        with lock, _errors(self._url):
             for attempt in (1, 2):
                 conn = self._reader if role == "reader" else self._writer
                 if conn is None or conn.closed or conn.broken:
@@ -327,6 +352,143 @@ class PostgresSentenceStore:
                 conn.close()
         self._reader = self._writer = None
         self._docs.close()
+
+    # ---- model identity and integrity -------------------------------------------------------------
+
+    @property
+    def model_id(self) -> str:
+        if self._model_id is None:
+            self._model_id = embedding_model_id()
+        return self._model_id
+
+    def _check_model(self, cur: psycopg.Cursor[Any]) -> None:
+        row = cur.execute(
+            self._q("SELECT embedding_model FROM {articles} WHERE embedding_model NOT IN (%s, %s) LIMIT 1"),
+            (self.model_id, UNRECORDED),
+        ).fetchone()
+        if row:
+            raise mismatch(f"the PostgreSQL index {self._sentences_table}", {str(row[0])}, self.model_id)
+
+    def embedding_models(self) -> dict[str, int]:
+        query = self._q("SELECT embedding_model, count(*) FROM {articles} GROUP BY 1")
+        rows = self._run("reader", lambda conn: conn.execute(query).fetchall())
+        return {str(model): int(n) for model, n in rows}
+
+    def stale_articles(self) -> list[str]:
+        query = self._q(
+            "SELECT article_id FROM {articles} WHERE embedding_model NOT IN (%s, %s) UNION"
+            " SELECT meta->>'article_id' FROM {sentences}"
+            " WHERE embedding IS NULL OR context_embedding IS NULL"
+        )
+        rows = self._run("reader", lambda conn: conn.execute(query, (self.model_id, UNRECORDED)).fetchall())
+        return [str(r[0]) for r in rows]
+
+    def replace_vectors(self, article_id: str, sentences: Sequence[Document]) -> None:
+        rows = []
+        for doc in sentences:
+            if doc.embedding is None or len(doc.embedding) != EMBEDDING_DIM:
+                raise ValueError(f"sentence {doc.id} has no {EMBEDDING_DIM}-dim embedding")
+            context = doc.meta.get("context_embedding", doc.embedding)
+            rows.append((_vec(doc.embedding), _vec(context), doc.id, article_id))
+
+        def write(conn: psycopg.Connection) -> int:
+            with conn.transaction(), conn.cursor() as cur:
+                version = self._bump_version(cur)
+                cur.executemany(
+                    self._q(
+                        "UPDATE {sentences} SET embedding = %s, context_embedding = %s"
+                        " WHERE id = %s AND meta->>'article_id' = %s"
+                    ),
+                    rows,
+                )
+                cur.execute(
+                    self._q("UPDATE {articles} SET embedding_model = %s WHERE article_id = %s"),
+                    (self.model_id, article_id),
+                )
+            return version
+
+        self._saw_own_write(self._run("writer", write))
+
+    def check(self) -> list[str]:
+        def counts(conn: psycopg.Connection) -> tuple[Any, ...]:
+            row = conn.execute(
+                self._q(
+                    "SELECT (SELECT coalesce(sum(sentence_count), 0) FROM {articles}),"
+                    " (SELECT count(*) FROM {sentences}), (SELECT count(*) FROM {terms}),"
+                    " (SELECT docs FROM {state} WHERE id = 1),"
+                    " (SELECT count(*) FROM {sentences}"
+                    "  WHERE embedding IS NULL OR context_embedding IS NULL),"
+                    " (SELECT count(*) FROM {sentences} s WHERE NOT EXISTS"
+                    "  (SELECT 1 FROM {articles} a WHERE a.article_id = s.meta->>'article_id'))"
+                )
+            ).fetchone()
+            assert row is not None
+            return tuple(row)
+
+        expected, sentences, terms, docs, no_vector, orphans = self._run("reader", counts)
+        problems = []
+        if sentences != expected:
+            problems.append(
+                f"the articles have {expected} sentences, but there are {sentences} sentence rows"
+            )
+        if not terms == docs == sentences:
+            problems.append(f"the keyword statistics count {docs} ({terms} rows) of {sentences} sentences")
+        if no_vector:
+            problems.append(f"{no_vector} sentences have no vector")
+        if orphans:
+            problems.append(f"{orphans} sentences belong to no article")
+        models = {m for m in self.embedding_models() if m not in (UNRECORDED, self.model_id)}
+        if models:
+            problems.append(str(mismatch("the index", models, self.model_id)))
+        return problems
+
+    def repair(self) -> list[str]:
+        def fix(conn: psycopg.Connection) -> list[str]:
+            done: list[str] = []
+            with conn.transaction(), conn.cursor() as cur:
+                self._bump_version(cur)
+                broken = cur.execute(
+                    self._q(
+                        "SELECT a.article_id, a.title, a.source FROM {articles} a WHERE a.sentence_count !="
+                        " (SELECT count(*) FROM {sentences} s WHERE s.meta->>'article_id' = a.article_id)"
+                    )
+                ).fetchall()
+                if broken:
+                    self._remove(cur, [r[0] for r in broken])
+                for article_id, title, source in broken:
+                    done.append(
+                        f"removed the incomplete article {article_id} {title!r}; index {source} again"
+                    )
+                cur.execute(
+                    self._q(
+                        "DELETE FROM {sentences} s WHERE NOT EXISTS"
+                        " (SELECT 1 FROM {articles} a WHERE a.article_id = s.meta->>'article_id')"
+                    )
+                )
+                if cur.rowcount:
+                    done.append(f"removed {cur.rowcount} sentences that belonged to no article")
+                cur.execute(
+                    self._q(
+                        "DELETE FROM {terms} t"
+                        " WHERE NOT EXISTS (SELECT 1 FROM {sentences} s WHERE s.id = t.id)"
+                    )
+                )
+                cur.execute(self._q("DELETE FROM {df}"))
+                cur.execute(
+                    self._q(
+                        "INSERT INTO {df} (term, df) SELECT u.lexeme, count(*) FROM {terms}, unnest(terms) u"
+                        " GROUP BY 1"
+                    )
+                )
+                cur.execute(
+                    self._q(
+                        "UPDATE {state} SET docs = (SELECT count(*) FROM {terms}),"
+                        " total_terms = (SELECT coalesce(sum(term_count), 0) FROM {terms}) WHERE id = 1"
+                    )
+                )
+            return done
+
+        return self._run("writer", fix)
 
     # ---- articles --------------------------------------------------------------------------------
 
@@ -350,7 +512,7 @@ class PostgresSentenceStore:
 
     def sentences(self, article_id: str) -> list[Document]:
         self._setup()
-        with self._read_lock:
+        with self._read_lock, _errors(self._url):
             docs = self._docs.filter_documents(
                 {"field": "meta.article_id", "operator": "==", "value": article_id}
             )
@@ -393,6 +555,7 @@ class PostgresSentenceStore:
         def write(conn: psycopg.Connection) -> int:
             with conn.transaction(), conn.cursor() as cur:
                 version = self._bump_version(cur)
+                self._check_model(cur)
                 self._remove(cur, old_ids)
                 cur.executemany(
                     self._q(
@@ -422,8 +585,11 @@ class PostgresSentenceStore:
                     (len(docs), total_terms),
                 )
                 cur.execute(
-                    self._q(f"INSERT INTO {{articles}} ({_ARTICLE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"),
-                    article_row,
+                    self._q(
+                        f"INSERT INTO {{articles}} ({_ARTICLE_COLUMNS}, embedding_model)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                    ),
+                    (*article_row, self.model_id),
                 )
             return version
 
@@ -481,11 +647,11 @@ class PostgresSentenceStore:
     # ---- search ----------------------------------------------------------------------------------
 
     def keyword_search(self, query: str, top_k: int) -> list[Document]:
-        terms = " ".join(dict.fromkeys(analyze(query)))
+        terms = " ".join(dict.fromkeys(index_terms(query)))
         if not terms or top_k <= 0:
             return []
         self._setup()
-        with self._read_lock:
+        with self._read_lock, _errors(self._url):
             docs: list[Document] = self._keyword.run(query=terms, top_k=top_k)["documents"]
         return [_as_result(d) for d in docs]
 
@@ -496,13 +662,13 @@ class PostgresSentenceStore:
         if top_k <= 0:
             return []
         self._setup()
-        with self._read_lock:
+        with self._read_lock, _errors(self._url):
             docs: list[Document] = self._dense.run(query_embedding=vector, top_k=top_k)["documents"]
         return [_as_result(d) for d in docs]
 
     def count_sentences(self) -> int:
         self._setup()
-        with self._read_lock:
+        with self._read_lock, _errors(self._url):
             return self._docs.count_documents()
 
     def refresh(self) -> bool:
@@ -511,6 +677,8 @@ class PostgresSentenceStore:
         row = self._run("reader", lambda conn: conn.execute(query).fetchone())
         version = int(row[0]) if row else 0
         changed = self._seen_version is not None and version != self._seen_version
+        if version != self._seen_version:  # another process may have indexed with another model
+            self._run("reader", lambda conn: self._check_model(conn.cursor()))
         self._seen_version = version
         return changed
 

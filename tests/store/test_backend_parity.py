@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from retriever.ingest import Article
-from retriever.store.memory import MemorySentenceStore
+from retriever.store.sqlite import SQLiteSentenceStore
 from retriever.store.postgres import PostgresSentenceStore
 
 pytestmark = pytest.mark.postgres
@@ -37,13 +37,13 @@ def test_keyword_scores_are_the_same_on_both_backends(
     default_article: Article,
     default_embeddings: list[list[float]],
 ) -> None:
-    memory = MemorySentenceStore(tmp_path / "memory")
+    embedded = SQLiteSentenceStore(tmp_path / "sqlite")
     postgres = PostgresSentenceStore(pg_url, **pg_tables)
     info, docs = docs_for(default_article, default_embeddings)
-    for store in (memory, postgres):
+    for store in (embedded, postgres):
         store.put_article(info, docs)
     for question in [*QUESTIONS, "Verhandlung", "Putin Biden Putin"]:
-        expected = memory.keyword_search(question, top_k=10)
+        expected = embedded.keyword_search(question, top_k=10)
         got = postgres.keyword_search(question, top_k=10)
         assert [d.score for d in got] == pytest.approx([d.score for d in expected], abs=1e-5), question
         assert {d.id for d in got} == {d.id for d in expected}, question
@@ -56,17 +56,16 @@ def test_the_service_answers_alike_on_both_backends(tmp_path: Path, pg_database_
     from retriever.settings import Settings
 
     answers = {}
-    for name, document_store in (("memory", ""), ("postgres", pg_database_url)):
+    for name, document_store in (("embedded", ""), ("postgres", pg_database_url)):
         qa = NewsQA(Settings(data_dir=tmp_path / name, document_store=document_store))
         qa.warm_up()  # indexes the bundled default article
-        assert isinstance(qa.store, PostgresSentenceStore if document_store else MemorySentenceStore)
+        assert isinstance(qa.store, PostgresSentenceStore if document_store else SQLiteSentenceStore)
         answers[name] = [qa.ask(q) for q in QUESTIONS]
-        if hasattr(qa.store, "close"):
-            qa.store.close()
-    for question, memory, postgres in zip(QUESTIONS, answers["memory"], answers["postgres"], strict=True):
-        assert postgres.mode == memory.mode, question
-        assert postgres.answer == memory.answer, question
-        assert [c.text for c in postgres.citations] == [c.text for c in memory.citations], question
-        assert postgres.score == pytest.approx(memory.score, abs=1e-4), question
+        qa.store.close()
+    for question, embedded, postgres in zip(QUESTIONS, answers["embedded"], answers["postgres"], strict=True):
+        assert postgres.mode == embedded.mode, question
+        assert postgres.answer == embedded.answer, question
+        assert [c.text for c in postgres.citations] == [c.text for c in embedded.citations], question
+        assert postgres.score == pytest.approx(embedded.score, abs=1e-4), question
     assert answers["postgres"][-1].abstained
     assert not any(a.abstained for a in answers["postgres"][:-1])

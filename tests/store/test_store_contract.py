@@ -6,7 +6,6 @@ without duplicates, deleting, German keyword search, vector search, article list
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from retriever.ingest import Article, parse_article
 from retriever.models import ArticleInfo
 from retriever.store.base import SentenceStore
 
-BACKENDS = ["memory", pytest.param("postgres", marks=pytest.mark.postgres)]
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 StoreFactory = Callable[[], SentenceStore]
 DocsFor = Callable[..., tuple[ArticleInfo, list[Any]]]
@@ -27,14 +26,11 @@ DocsFor = Callable[..., tuple[ArticleInfo, list[Any]]]
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """Opens stores on one fresh backing (several handles act like several processes)."""
     opened: list[Any] = []
-    if request.param == "memory":
-        try:
-            memory = importlib.import_module("retriever.store.memory")
-        except ModuleNotFoundError:
-            pytest.skip("retriever/store/memory.py does not exist yet")
+    if request.param == "sqlite":
+        from retriever.store.sqlite import SQLiteSentenceStore
 
         def factory() -> SentenceStore:
-            store = memory.MemorySentenceStore(tmp_path / "store")
+            store = SQLiteSentenceStore(tmp_path / "store")
             opened.append(store)
             return store
     else:
