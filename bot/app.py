@@ -5,6 +5,10 @@
 database and the broadcaster. `post_init` creates or upgrades the database, loads the models,
 registers the command menu (setMyCommands), rebuilds the daily digest jobs and starts the job that
 picks up new articles. `run_bot` runs it with long polling or a webhook and returns an exit code.
+
+Every known start-up failure (bad settings, an unreachable Bot API, a bot database that cannot be
+opened, a damaged index) is one line on stderr and a non-zero exit code; `verbose` adds the
+traceback and debug logging. No secret (token, webhook secret, database passwords) reaches a log.
 """
 
 from __future__ import annotations
@@ -12,9 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import sys
+import threading
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import unquote
 
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, TelegramError
@@ -28,8 +37,10 @@ from bot.qa import AsyncQA, NewsQALike, create_newsqa
 from bot.ratelimit import NewsQARateLimiter
 from bot.repository import Repository
 from bot.services import SERVICES_KEY, Services, services
-from bot.settings import BotSettings, SettingsError
+from bot.settings import BotSettings
 from bot.texts import ADMIN_COMMANDS, COMMANDS
+from retriever.errors import ConfigError, NewsQAError
+from retriever.settings import mask_password, url_password
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +69,36 @@ async def register_commands(application: NewsQAApplication) -> None:
             logger.warning("Could not set the admin command menu for %s: %s", admin_id, exc)
 
 
+class StartupError(NewsQAError):
+    """The bot cannot start: its database cannot be opened, or the like; `str()` says which and why."""
+
+
+# Set once the bot is up: until then a failure is reported by `run_bot` in one line, so log records
+# of start-up errors lose their tracebacks (unless verbose).
+_started = threading.Event()
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of what went wrong, without SQLAlchemy's statement and background link."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text = str(cause).strip().splitlines()
+    return text[0] if text else type(cause).__name__
+
+
+async def open_database(found: Services) -> int:
+    """Create or upgrade the bot's database; a database that cannot be reached is a StartupError."""
+    try:
+        return await init_db(found.engine)
+    except (SQLAlchemyError, OSError) as exc:
+        url = mask_password(found.settings.database_url)
+        raise StartupError(
+            f"cannot open the bot database {url} (NEWSQA_DATABASE_URL): {_reason(exc)}"
+        ) from exc
+
+
 async def post_init(application: NewsQAApplication) -> None:
     found = services(application)
-    version = await init_db(found.engine)
+    version = await open_database(found)
     logger.info("Bot database ready (schema version %d)", version)
     resumed = await found.repo.reset_in_flight()
     if resumed:
@@ -73,6 +111,7 @@ async def post_init(application: NewsQAApplication) -> None:
     await rebuild_daily_jobs(application)
     start_refresh_job(application)
     me = application.bot
+    _started.set()
     logger.info("newsqa bot @%s is up (%s)", me.username, found.settings.mode)
 
 
@@ -118,33 +157,66 @@ def build_application(
     return application
 
 
-class RedactingFormatter(logging.Formatter):
-    """Never lets a secret (the bot token, the webhook secret) reach a log line."""
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@")
+_QUERY_PASSWORD = re.compile(r"(?i)(\bpassword=)[^&\s'\"]+")
 
-    def __init__(self, fmt: str, secrets: list[str]) -> None:
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret (longest first) replaced, and every password in a URL masked as
+    `mask_password` does."""
+    for secret in secrets:
+        text = text.replace(secret, "<redacted>")
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
+def secrets_of(settings: BotSettings) -> list[str]:
+    """The bot's secrets, as written and percent-decoded, longest first (so a secret that contains
+    another is replaced whole)."""
+    found = {
+        settings.token,
+        settings.token.partition(":")[2],
+        settings.webhook_secret,
+        url_password(settings.database_url),
+        url_password(settings.core.document_store),
+    }
+    found |= {unquote(secret) for secret in found}
+    return sorted((s for s in found if s), key=len, reverse=True)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Never lets a secret (the bot token, the webhook secret, a database password) reach a log line,
+    however short it is; passwords in URLs are masked too."""
+
+    def __init__(self, fmt: str, secrets: Iterable[str]) -> None:
         super().__init__(fmt)
-        self._secrets = sorted({s for s in secrets if len(s) >= 8}, key=len, reverse=True)
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        for secret in self._secrets:
-            text = text.replace(secret, "<redacted>")
-        return text
+        return redact(super().format(record), self._secrets)
 
 
-def _no_traceback_for_a_bad_token(record: logging.LogRecord) -> bool:
-    """A rejected token is a configuration error, reported in one line by `run_bot`."""
+def _one_line_start_up_errors(record: logging.LogRecord) -> bool:
+    """Before the bot is up, `run_bot` reports a failure in one line: drop python-telegram-bot's own
+    report of it and strip tracebacks (a rejected token is a configuration error at any time)."""
     if record.exc_info and isinstance(record.exc_info[1], InvalidToken):
+        record.exc_info = None
+        record.exc_text = None
+    if not _started.is_set() and record.exc_info:
+        if record.name.startswith("telegram") and record.levelno >= logging.ERROR:
+            return False
         record.exc_info = None
         record.exc_text = None
     return True
 
 
-def configure_logging(secrets: list[str]) -> None:
-    level = os.environ.get("NEWSQA_LOG_LEVEL", "INFO").upper()
+def configure_logging(secrets: Iterable[str], verbose: bool = False) -> None:
+    """Log lines to stderr, secrets redacted. Verbose: debug logging of newsqa and tracebacks of
+    start-up errors; otherwise NEWSQA_LOG_LEVEL (default INFO)."""
+    level = os.environ.get("NEWSQA_LOG_LEVEL", "").upper() or ("DEBUG" if verbose else "INFO")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
-    handler.addFilter(_no_traceback_for_a_bad_token)
+    if not verbose:
+        handler.addFilter(_one_line_start_up_errors)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
@@ -153,41 +225,56 @@ def configure_logging(secrets: list[str]) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _start(application: NewsQAApplication, settings: BotSettings) -> None:
+    if settings.mode == "webhook":
+        application.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=settings.webhook_path,
+            webhook_url=settings.webhook_url,
+            secret_token=settings.webhook_secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        application.run_polling(
+            allowed_updates=Update.ALL_TYPES, timeout=dt.timedelta(seconds=settings.poll_timeout)
+        )
+
+
 def run_bot(settings: BotSettings | None = None, verbose: bool = False) -> int:
-    """Run the bot until SIGINT/SIGTERM; returns the process exit code (`verbose`: tracebacks too)."""
+    """Run the bot until SIGINT/SIGTERM; returns the process exit code: 0 after a clean stop, 2 for a
+    bad setting, 1 for any other start-up failure (`verbose`: with its traceback, and debug logs)."""
     try:
         settings = (settings or BotSettings.from_env()).validate()
-    except SettingsError as exc:
+    except ConfigError as exc:
         print(f"newsqa bot: {exc}", file=sys.stderr)
         return 2
-    token_secret = settings.token.partition(":")[2]
-    configure_logging([settings.token, token_secret, settings.webhook_secret])
-    application = build_application(settings)
+    secrets = secrets_of(settings)
+    configure_logging(secrets, verbose)
+    _started.clear()
+
+    def fail(message: str, exc: BaseException, code: int = 1) -> int:
+        if verbose:
+            logger.error("Start-up failed", exc_info=exc)
+        print(f"newsqa bot: {redact(message, secrets)}", file=sys.stderr)
+        return code
+
     try:
-        if settings.mode == "webhook":
-            application.run_webhook(
-                listen=settings.webhook_listen,
-                port=settings.webhook_port,
-                url_path=settings.webhook_path,
-                webhook_url=settings.webhook_url,
-                secret_token=settings.webhook_secret,
-                allowed_updates=Update.ALL_TYPES,
-            )
-        else:
-            application.run_polling(
-                allowed_updates=Update.ALL_TYPES, timeout=dt.timedelta(seconds=settings.poll_timeout)
-            )
-    except InvalidToken:
-        print(
-            "newsqa bot: Telegram rejected TELEGRAM_BOT_TOKEN; check the token with @BotFather",
-            file=sys.stderr,
-        )
-        return 1
+        _start(build_application(settings), settings)
+    except InvalidToken as exc:
+        return fail("Telegram rejected TELEGRAM_BOT_TOKEN; check the token with @BotFather", exc)
     except NetworkError as exc:
-        message = str(exc).replace(settings.token, "<redacted>")
-        print(f"newsqa bot: cannot reach the Telegram Bot API: {message}", file=sys.stderr)
-        return 1
-    except SchemaError as exc:
-        print(f"newsqa bot: {exc}", file=sys.stderr)
-        return 1
+        where = settings.base_url or "api.telegram.org"
+        hint = " (TELEGRAM_BASE_URL)" if settings.base_url else ""
+        return fail(f"cannot reach the Telegram Bot API at {where}{hint}: {_reason(exc)}", exc)
+    except TelegramError as exc:
+        return fail(f"the Telegram Bot API refused to start the bot: {_reason(exc)}", exc)
+    except ConfigError as exc:
+        return fail(str(exc), exc, 2)
+    except (NewsQAError, SchemaError) as exc:
+        return fail(str(exc), exc)
+    except OSError as exc:
+        return fail(f"{exc.strerror or _reason(exc)}: {exc.filename or ''}".rstrip(": "), exc)
+    except Exception as exc:  # a bug: still one line, and -v shows where
+        return fail(f"start-up failed: {type(exc).__name__}: {_reason(exc)} (newsqa-bot -v shows more)", exc)
     return 0
