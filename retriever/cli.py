@@ -95,7 +95,12 @@ def cmd_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from retriever.ingest import find_article_files
+    from retriever.web.cli import index_urls, split_urls
 
+    urls, args.paths = split_urls(args.paths)  # links are fetched and extracted (retriever.web)
+    url_status = index_urls(_service, urls) if urls else 0
+    if not args.paths:
+        return url_status
     paths = [Path(p) for p in args.paths]
     missing = [p for p in paths if not p.exists()]
     for p in missing:
@@ -119,7 +124,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     qa.index_paths(files, on_result=report)
     bar.close()
     print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-    return 1 if counts.get("failed") or missing else 0
+    return 1 if counts.get("failed") or missing or url_status else 0
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
@@ -184,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per question per line")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("index", help="index article files or folders")
+    p = sub.add_parser("index", help="index article files, folders or links (https://…)")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.set_defaults(func=cmd_index)
 
@@ -203,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("health", help="check that the store and the embedder work")
     p.set_defaults(func=cmd_health)
+
+    from retriever.feeds.cli import add_parser as add_feeds_parser
+
+    add_feeds_parser(sub)  # newsqa feeds add|list|remove|poll
 
     p = sub.add_parser("bench", help="quality and speed benchmarks")
     from retriever.bench import add_arguments

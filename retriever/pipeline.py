@@ -2,7 +2,8 @@
 
 question ─┬─ E5TextEmbedder ── StoreEmbeddingRetriever ─┐
           │                                              ├─ HybridRanker ─ reader ─ CitedAnswerBuilder
-          └───────────────── StoreKeywordRetriever ─────┘
+          └───────────────── StoreKeywordRetriever ─────┤
+article_id ─────────────── ArticleSentenceRetriever ───┘  (optional: a question about one article)
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from retriever.components.answer_builder import DEFAULT_THRESHOLDS, CitedAnswerB
 from retriever.components.embedders import E5TextEmbedder
 from retriever.components.ranker import HybridRanker
 from retriever.components.reader import OptionalExtractiveReader
-from retriever.components.retrievers import StoreEmbeddingRetriever, StoreKeywordRetriever
+from retriever.components.retrievers import (
+    ArticleSentenceRetriever,
+    StoreEmbeddingRetriever,
+    StoreKeywordRetriever,
+)
 from retriever.store import SentenceStore
 
 
@@ -37,6 +42,8 @@ class PipelineConfig:
 def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = None) -> Pipeline:
     config = config or PipelineConfig()
     pipe = Pipeline()
+    # first, so that a pipeline loaded from YAML (components in name order) dumps the same again
+    pipe.add_component("article_retriever", ArticleSentenceRetriever(store))
     pipe.add_component("embedder", E5TextEmbedder(cache_size=config.question_cache))
     pipe.add_component("embedding_retriever", StoreEmbeddingRetriever(store, top_k=config.candidates))
     pipe.add_component("keyword_retriever", StoreKeywordRetriever(store, top_k=config.candidates))
@@ -59,16 +66,19 @@ def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = N
     pipe.connect("embedder.vector", "ranker.query_vector")
     pipe.connect("embedding_retriever.documents", "ranker.embedding_documents")
     pipe.connect("keyword_retriever.documents", "ranker.keyword_documents")
+    pipe.connect("article_retriever.documents", "ranker.focus_documents")
     pipe.connect("ranker.documents", "reader.documents")
     pipe.connect("ranker.documents", "answer_builder.documents")
     pipe.connect("reader.answers", "answer_builder.answers")
     return pipe
 
 
-def pipeline_inputs(question: str) -> dict[str, dict[str, str]]:
+def pipeline_inputs(question: str, article_id: str | None = None) -> dict[str, dict[str, str | None]]:
+    """The inputs of one question; with `article_id` only that article's sentences are ranked."""
     return {
         "embedder": {"text": question},
         "keyword_retriever": {"query": question},
+        "article_retriever": {"article_id": article_id},
         "reader": {"query": question},
         "answer_builder": {"query": question},
     }

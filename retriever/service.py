@@ -17,7 +17,7 @@ from haystack import Document
 
 from retriever.digest import build_digest
 from retriever.indexer import ArticleIndexer
-from retriever.ingest import ArticleError, find_article_files, parse_article, read_article
+from retriever.ingest import Article, ArticleError, find_article_files, parse_article, read_article
 from retriever.models import Answer, ArticleInfo, Digest, IndexResult
 from retriever.pipeline import PipelineConfig, build_query_pipeline, pipeline_inputs
 from retriever.settings import DEFAULT_ARTICLE, MAX_QUESTION_CHARS, Settings
@@ -68,12 +68,22 @@ class NewsQA:
 
     # ---- questions ---------------------------------------------------------------------------
 
-    def ask(self, question: str) -> Answer:
-        """Answer one question. Raises ValueError for an empty or over-long question."""
+    def ask(self, question: str, article_id: str | None = None) -> Answer:
+        """Answer one question. Raises ValueError for an empty or over-long question.
+
+        With `article_id` (a follow-up about one article) that article is asked first, and all
+        articles only when it does not say."""
+        if article_id:
+            answer = self.ask_with_evidence(question, article_id)[0]
+            if not answer.abstained:
+                return answer
         return self.ask_with_evidence(question)[0]
 
-    def ask_with_evidence(self, question: str) -> tuple[Answer, list[Document]]:
-        """The answer and the ranked sentences it was chosen from (for benchmarks and debugging)."""
+    def ask_with_evidence(
+        self, question: str, article_id: str | None = None
+    ) -> tuple[Answer, list[Document]]:
+        """The answer and the ranked sentences it was chosen from (for benchmarks and debugging);
+        with `article_id`, from that article's sentences only."""
         question = " ".join(question.split())
         if not question:
             raise ValueError("the question is empty")
@@ -82,7 +92,7 @@ class NewsQA:
         self.warm_up()
         started = time.perf_counter()
         with self._lock:
-            result = self.pipeline.run(pipeline_inputs(question), include_outputs_from={"ranker"})
+            result = self.pipeline.run(pipeline_inputs(question, article_id), include_outputs_from={"ranker"})
         answer: Answer = result["answer_builder"]["answer"]
         latency = (time.perf_counter() - started) * 1000
         ranked: list[Document] = result["ranker"]["documents"]
@@ -96,6 +106,21 @@ class NewsQA:
         with self._lock:
             self.indexer.warm_up()
             return self.indexer.index(article)
+
+    def index_article(self, article: Article) -> IndexResult:
+        """Index an article parsed elsewhere (a web page, a feed entry), with its own source."""
+        with self._lock:
+            self.indexer.warm_up()
+            return self.indexer.index(article)
+
+    def index_url(self, url: str) -> IndexResult:
+        """Fetch a link, extract its article and index it with the URL as its source.
+        Raises retriever.web.FetchError (NoArticleError: the page holds no article text)."""
+        from retriever.web import FetchLimits, fetch_article
+
+        settings = self.settings
+        limits = FetchLimits(timeout=settings.fetch_timeout, allow_private=settings.allow_private_urls)
+        return self.index_article(fetch_article(url, limits=limits).article)
 
     def index_file(self, path: Path) -> IndexResult:
         """Index one .txt/.md file; its resolved path is its source. Raises ArticleError."""

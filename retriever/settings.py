@@ -145,12 +145,20 @@ class Settings:
     index_default: bool = True
     # How many recent question vectors to keep (0: embed every question anew).
     question_cache: int = 1024
+    # NEWSQA_DATABASE_URL as given: the bot's database, which also holds the feed registry
+    # ("": NEWSQA_DOCUMENT_STORE's database, else SQLite in data_dir; see retriever.feeds.db).
+    database_url: str = ""
+    # Fetch links and feeds on loopback/private addresses too (tests, intranets).
+    allow_private_urls: bool = False
+    # Seconds between the bot's feed polls; seconds one web fetch may take.
+    feed_interval: float = 900.0
+    fetch_timeout: float = 15.0
 
     def __repr__(self) -> str:
         values = []
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name == "document_store":
+            if item.name in ("document_store", "database_url"):
                 value = mask_password(value)
             values.append(f"{item.name}={value!r}")
         return f"{type(self).__name__}({', '.join(values)})"
@@ -167,4 +175,8 @@ class Settings:
             document_store=check_document_store(os.environ.get("NEWSQA_DOCUMENT_STORE", "").strip()),
             index_default=bool_env("NEWSQA_INDEX_DEFAULT", True),
             question_cache=int_env("NEWSQA_QUESTION_CACHE", 1024),
+            database_url=os.environ.get("NEWSQA_DATABASE_URL", "").strip(),
+            allow_private_urls=bool_env("NEWSQA_ALLOW_PRIVATE_URLS", False),
+            feed_interval=int_env("NEWSQA_FEED_INTERVAL", 900, minimum=10),
+            fetch_timeout=int_env("NEWSQA_FETCH_TIMEOUT", 15, minimum=1),
         )

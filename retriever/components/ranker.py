@@ -26,7 +26,12 @@ def _vector(doc: Document, field: str, fallback: Any) -> Any:
 
 @component
 class HybridRanker:
-    """Re-scores the union of keyword and embedding candidates and keeps the best `top_k`."""
+    """Re-scores the union of keyword and embedding candidates and keeps the best `top_k`.
+
+    With `focus_documents` (all sentences of one article, from `ArticleSentenceRetriever`) only those
+    are ranked: the question is about that article. Search candidates of the same article lend them
+    their stored paragraph vectors, keyword candidates their BM25 scores.
+    """
 
     def __init__(self, context_weight: float = 0.3, keyword_weight: float = 0.12, top_k: int = 10) -> None:
         self.context_weight = context_weight
@@ -39,12 +44,19 @@ class HybridRanker:
         query_vector: np.ndarray,
         embedding_documents: list[Document],
         keyword_documents: list[Document],
+        focus_documents: list[Document] | None = None,
         top_k: int | None = None,
     ) -> dict[str, Any]:
-        candidates: dict[str, Document] = {d.id: d for d in embedding_documents}
         keyword = {d.id: float(d.score or 0.0) for d in keyword_documents}
-        for doc in keyword_documents:
-            candidates.setdefault(doc.id, doc)
+        if focus_documents:
+            candidates = {d.id: d for d in focus_documents}
+            for doc in embedding_documents:
+                if doc.id in candidates:
+                    candidates[doc.id] = doc
+        else:
+            candidates = {d.id: d for d in embedding_documents}
+            for doc in keyword_documents:
+                candidates.setdefault(doc.id, doc)
         if not candidates:
             return {"documents": []}
         docs = list(candidates.values())

@@ -1,0 +1,1 @@
+"""RSS/Atom feeds: the registry in the bot's database (`db`), the poller (`poller`), `newsqa feeds` (`cli`)."""
