@@ -6,7 +6,14 @@ newsqa ask "Wann begann das Gespräch?"        # the default article is indexed 
 newsqa index articles/                          # files or folders of .txt/.md articles
 newsqa digest [ARTICLE_ID] [--json]
 newsqa articles
+newsqa delete ARTICLE_ID
+newsqa health                                   # integrity of the index, and the embedder
+newsqa reindex                                  # re-embed the stored sentences (another model, damage)
 newsqa bench xquad
+
+Every known failure (a setting, the database, a damaged index, another embedding model) is one line
+on stderr and exit status 1; `-v` adds the traceback. `newsqa index` stopped by SIGTERM finishes the
+article in hand, prints its summary and exits with 143; every article it reported is stored.
 """
 
 from __future__ import annotations
@@ -14,14 +21,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
 import retriever  # noqa: F401  (switches haystack telemetry off before haystack is imported)
+from retriever.errors import NewsQAError
 from retriever.ingest import ArticleError
-from retriever.models import Answer, Citation, Digest, IndexResult
+from retriever.models import Answer, ArticleInfo, Citation, Digest, IndexResult
+
+# A single file with at least this many sentences gets its own progress bar (on a terminal).
+BIG_FILE_SENTENCES = 200
 
 
 def _questions(args: Sequence[str], stdin: TextIO) -> Iterator[str]:
@@ -111,19 +123,52 @@ def cmd_index(args: argparse.Namespace) -> int:
             print("error: no .txt or .md files found", file=sys.stderr)
         return 1
     qa = _service()
+    # bars only on a terminal (disable=None): one per file for folders, one by sentences for a big file
     bar = tqdm(total=len(files), unit="file", file=sys.stderr, disable=len(files) < 5 or None)
     counts: dict[str, int] = {}
+    stopping: list[int] = []
 
     def report(path: Path, outcome: IndexResult | ArticleError) -> None:
         bar.update()
         key = "failed" if isinstance(outcome, ArticleError) else outcome.status
         counts[key] = counts.get(key, 0) + 1
         line = f"error: {outcome}" if isinstance(outcome, ArticleError) else f"{path}: {_describe(outcome)}"
+        # printed once the article is committed: every reported article survives a crash from here on
         bar.write(line, file=sys.stderr if isinstance(outcome, ArticleError) else sys.stdout)
+        sys.stdout.flush()
 
-    qa.index_paths(files, on_result=report)
-    bar.close()
-    print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    def sentence_bar(path: Path):  # type: ignore[no-untyped-def]
+        state: dict[str, object] = {}
+
+        def progress(done: int, total: int) -> None:
+            if total < BIG_FILE_SENTENCES:
+                return
+            if "bar" not in state:
+                state["bar"] = tqdm(total=total, unit="sentence", desc=path.name, leave=False, disable=None)
+            sentences: tqdm[object] = state["bar"]  # type: ignore[assignment]
+            sentences.update(done - sentences.n)
+            if done >= total:
+                sentences.close()
+
+        return progress
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        stopping.append(signum)  # the article in hand is finished; index_paths stops before the next
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        results = qa.index_paths(files, on_result=report, stop=lambda: bool(stopping), progress=sentence_bar)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        bar.close()
+    print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing indexed", flush=True)
+    if stopping:
+        print(
+            f"stopped by SIGTERM: {len(files) - len(results)} files not indexed; run the same command "
+            "again to index them",
+            file=sys.stderr,
+        )
+        return 128 + signal.SIGTERM
     return 1 if counts.get("failed") or missing or url_status else 0
 
 
@@ -160,15 +205,33 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    """Exit 0 when the store opens and the embedder answers (container health check)."""
-    try:
-        qa = _service()
-        qa.pipeline.get_component("embedder").run(text="health")
-        print(f"ok: {len(qa.articles())} articles, {qa.store.count_sentences()} sentences")
-    except Exception as exc:
-        print(f"unhealthy: {type(exc).__name__}: {exc}", file=sys.stderr)
+    """Exit 0 when the index is sound and the embedder answers (also the container's health check)."""
+    qa = _service()
+    problems = qa.health()
+    if problems:
+        for problem in problems:
+            print(f"unhealthy: {problem}", file=sys.stderr)
         return 1
+    models = ", ".join(m or "(not recorded)" for m in qa.store.embedding_models()) or qa.store.model_id
+    print(f"ok: {len(qa.articles())} articles, {qa.store.count_sentences()} sentences, embedded by {models}")
     return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Repair the index's rows and re-embed what another model (or damage) left, from the stored text."""
+    qa = _service()
+
+    def report(article: ArticleInfo, sentences: int) -> None:
+        print(f"re-embedded: {article.article_id} {article.title!r} ({sentences} sentences)", flush=True)
+
+    repaired, count = qa.reindex(on_article=report)
+    for line in repaired:
+        print(f"repaired: {line}")
+    print(f"{count} articles re-embedded with {qa.store.model_id}")
+    problems = qa.store.check()
+    for problem in problems:
+        print(f"unhealthy: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -206,8 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("article_id")
     p.set_defaults(func=cmd_delete)
 
-    p = sub.add_parser("health", help="check that the store and the embedder work")
+    p = sub.add_parser("health", help="check the index's integrity and that the embedder works")
     p.set_defaults(func=cmd_health)
+
+    p = sub.add_parser(
+        "reindex", help="re-embed the stored sentences (after a model change or damage); no files needed"
+    )
+    p.set_defaults(func=cmd_reindex)
 
     from retriever.feeds.cli import add_parser as add_feeds_parser
 
@@ -229,6 +297,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
+    except NewsQAError as exc:  # a known failure: one line, the traceback only with -v
+        if args.verbose:
+            logging.getLogger("newsqa").exception("failed")
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `newsqa ask ... | head`

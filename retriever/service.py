@@ -15,8 +15,10 @@ from pathlib import Path
 
 from haystack import Document
 
+from retriever.components.embedders import E5_DIM
 from retriever.digest import build_digest
-from retriever.indexer import ArticleIndexer
+from retriever.errors import NewsQAError
+from retriever.indexer import ArticleIndexer, Progress
 from retriever.ingest import Article, ArticleError, find_article_files, parse_article, read_article
 from retriever.models import Answer, ArticleInfo, Digest, IndexResult
 from retriever.pipeline import PipelineConfig, build_query_pipeline, pipeline_inputs
@@ -101,11 +103,14 @@ class NewsQA:
     # ---- articles ----------------------------------------------------------------------------
 
     def index_text(self, text: str, source: str) -> IndexResult:
-        """Index an article given as text (an upload). Raises ArticleError; the index is unchanged then."""
+        """Index an article given as text (an upload). Raises ArticleError; the index is unchanged then.
+
+        `source` (the upload's file name) is a label: the same text under any name is a duplicate,
+        and a different text under a name already used is a new article, never a replacement."""
         article = parse_article(text, source)
         with self._lock:
             self.indexer.warm_up()
-            return self.indexer.index(article)
+            return self.indexer.index(article, replace_same_source=False)
 
     def index_article(self, article: Article) -> IndexResult:
         """Index an article parsed elsewhere (a web page, a feed entry), with its own source."""
@@ -122,31 +127,78 @@ class NewsQA:
         limits = FetchLimits(timeout=settings.fetch_timeout, allow_private=settings.allow_private_urls)
         return self.index_article(fetch_article(url, limits=limits).article)
 
-    def index_file(self, path: Path) -> IndexResult:
-        """Index one .txt/.md file; its resolved path is its source. Raises ArticleError."""
+    def index_file(self, path: Path, progress: Progress | None = None) -> IndexResult:
+        """Index one .txt/.md file; its resolved path is its source (an edited file replaces the
+        version indexed from the same path). Raises ArticleError. `progress(done, total)` is called
+        as its sentences are embedded."""
         article = read_article(path)
         source = str(path.resolve())
         with self._lock:
             self.indexer.warm_up()
-            return self.indexer.index(replace(article, source=source))
+            return self.indexer.index(replace(article, source=source), progress=progress)
 
     def index_paths(
         self,
         paths: Iterable[Path],
         on_result: Callable[[Path, IndexResult | ArticleError], None] | None = None,
+        *,
+        stop: Callable[[], bool] | None = None,
+        progress: Callable[[Path], Progress | None] | None = None,
     ) -> list[IndexResult | ArticleError]:
-        """Index files and folders; a bad file is reported and skipped, the others still go in."""
+        """Index files and folders; a bad file is reported and skipped, the others still go in.
+
+        Each article is committed before `on_result` reports it. `stop()` is asked before each file
+        (SIGTERM: finish the current article, then stop). A failure of the store itself (server down,
+        damaged index, another model) is not one file's fault and ends the run."""
         results: list[IndexResult | ArticleError] = []
         with self._lock, self.store.bulk():
             for path in find_article_files(list(paths)):
+                if stop is not None and stop():
+                    break
                 try:
-                    outcome: IndexResult | ArticleError = self.index_file(path)
+                    outcome: IndexResult | ArticleError = self.index_file(
+                        path, progress(path) if progress else None
+                    )
                 except ArticleError as exc:
                     outcome = exc
+                except NewsQAError:
+                    raise
+                except Exception as exc:  # e.g. content the database refuses: skip this file only
+                    logger.warning("indexing %s failed", path, exc_info=True)
+                    outcome = ArticleError(f"{path}: could not be indexed ({type(exc).__name__}: {exc})")
                 results.append(outcome)
                 if on_result:
                     on_result(path, outcome)
         return results
+
+    def reindex(self, on_article: Callable[[ArticleInfo, int], None] | None = None) -> tuple[list[str], int]:
+        """Repair the store's rows and re-embed every article whose vectors are another model's or
+        broken, one transaction per article (an interrupted run can simply be run again). Returns
+        what the repair did and how many articles were re-embedded."""
+        with self._lock:
+            repaired = self.store.repair()
+            self.indexer.warm_up()
+            done = 0
+            for article_id in self.store.stale_articles():
+                count = self.indexer.reembed(article_id)
+                done += 1
+                info = self.store.article(article_id)
+                if on_article and info is not None:
+                    on_article(info, count)
+            self._warm = False
+            return repaired, done
+
+    def health(self) -> list[str]:
+        """Problems of the index (a full integrity check) and of the embedder; empty when healthy."""
+        with self._lock:
+            problems = self.store.check()
+            try:
+                vector = self.pipeline.get_component("embedder").run(text="health")["vector"]
+                if len(vector) != E5_DIM:
+                    problems.append(f"the embedder gives {len(vector)}-dim vectors, not {E5_DIM}")
+            except Exception as exc:
+                problems.append(f"the embedder does not work: {type(exc).__name__}: {exc}")
+            return problems
 
     def delete(self, article_id: str) -> bool:
         with self._lock:

@@ -37,8 +37,9 @@ class SentenceStore(Protocol):
 
     def article_by_source(self, source: str) -> ArticleInfo | None: ...
 
-    def sentences(self, article_id: str) -> list[Document]:
-        """The article's sentences in article order (with embeddings)."""
+    def sentences(self, article_id: str, with_vectors: bool = True) -> list[Document]:
+        """The article's sentences in article order (with embeddings unless `with_vectors` is False:
+        `newsqa reindex` reads only the texts, which also works while vectors are broken)."""
         ...
 
     def put_article(

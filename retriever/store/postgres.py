@@ -510,7 +510,7 @@ class PostgresSentenceStore:
         found = self._select_articles("WHERE source = %s", (source,))
         return found[0] if found else None
 
-    def sentences(self, article_id: str) -> list[Document]:
+    def sentences(self, article_id: str, with_vectors: bool = True) -> list[Document]:
         self._setup()
         with self._read_lock, _errors(self._url):
             docs = self._docs.filter_documents(

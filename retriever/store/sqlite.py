@@ -360,8 +360,9 @@ class SQLiteSentenceStore:
         found = self._select_articles("WHERE source = ?", (source,))
         return found[0] if found else None
 
-    def sentences(self, article_id: str) -> list[Document]:
-        self._raise_if_damaged()
+    def sentences(self, article_id: str, with_vectors: bool = True) -> list[Document]:
+        if with_vectors:
+            self._raise_if_damaged()
         with self._guard() as conn:
             rows = conn.execute(
                 "SELECT id, content, meta, embedding FROM sentences WHERE article_id = ?"
@@ -370,11 +371,12 @@ class SQLiteSentenceStore:
             ).fetchall()
         docs = []
         for doc_id, content, meta, embedding in rows:
-            vector = (
-                np.frombuffer(embedding, dtype=np.float32).tolist()
-                if len(embedding) == VECTOR_BYTES
-                else None
-            )
+            vector = None
+            if with_vectors:
+                if len(embedding) != VECTOR_BYTES:
+                    self._problems.append(f"sentence {doc_id} has no valid {DIM}-dim vector")
+                    self._raise_if_damaged()
+                vector = np.frombuffer(embedding, dtype=np.float32).tolist()
             docs.append(Document(id=doc_id, content=content, meta=json.loads(meta), embedding=vector))
         return docs
 
