@@ -13,6 +13,7 @@ The delivery ledger follows a record / claim / confirm pattern:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,11 +105,13 @@ class Repository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # The two service messages of one migration are handled at the same time (concurrent updates).
+        self._migrating = asyncio.Lock()
 
     def session(self) -> AsyncSession:
         return self._sessions()
 
-    def _insert(self, table: type[Delivery]):  # type: ignore[no-untyped-def]
+    def _insert(self, table: type[Delivery] | type[Subscription]):  # type: ignore[no-untyped-def]
         dialect = self.engine.dialect.name
         if dialect == "postgresql":
             return postgresql.insert(table).on_conflict_do_nothing()
@@ -178,27 +181,39 @@ class Repository:
             return (result.rowcount or 0) > 0  # type: ignore[attr-defined]
 
     async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> bool:
-        """Move a group's subscription and pending deliveries to its new supergroup id."""
-        async with self.session() as session, session.begin():
-            old = await session.get(Subscription, old_chat_id, with_for_update=True)
-            if old is None:
+        """Move a group's subscription and pending deliveries to its new supergroup id; returns whether
+        anything moved. Idempotent: Telegram announces a migration twice (migrate_to_chat_id in the old
+        group, migrate_from_chat_id in the new supergroup), often in one batch, and handlers run
+        concurrently; the lock serialises them here and the insert-or-ignore guards against another
+        process (a second bot, the same database)."""
+        async with self._migrating, self.session() as session, session.begin():
+            # A write first: it takes SQLite's write lock (PostgreSQL: the row lock) before anything is
+            # read, so a second process reads the old row only after the first one committed.
+            touched = await session.execute(
+                update(Subscription).where(Subscription.chat_id == old_chat_id).values(updated_at=utcnow())
+            )
+            if not touched.rowcount:  # type: ignore[attr-defined]
                 return False
-            new = await session.get(Subscription, new_chat_id, with_for_update=True)
-            if new is None:
-                session.add(
-                    Subscription(
-                        chat_id=new_chat_id,
-                        chat_type="supergroup",
-                        language=old.language,
-                        active=old.active,
-                        since=old.since,
-                        daily_time=old.daily_time,
-                        timezone=old.timezone,
-                        daily_since=old.daily_since,
-                        created_at=old.created_at,
-                    )
+            old = await session.get(Subscription, old_chat_id, populate_existing=True)
+            if old is None or old.deactivated_reason == f"migrated to {new_chat_id}":
+                return False
+            await session.execute(
+                self._insert(Subscription).values(
+                    chat_id=new_chat_id,
+                    chat_type="supergroup",
+                    language=old.language,
+                    active=old.active,
+                    since=old.since,
+                    daily_time=old.daily_time,
+                    timezone=old.timezone,
+                    daily_since=old.daily_since,
+                    created_at=old.created_at,
+                    updated_at=utcnow(),
                 )
-            elif old.active and not new.active:
+            )
+            new = await session.get(Subscription, new_chat_id, with_for_update=True, populate_existing=True)
+            assert new is not None
+            if old.active and not new.active:
                 new.active, new.since, new.daily_time, new.timezone, new.daily_since = (
                     True,
                     old.since,

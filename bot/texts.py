@@ -59,7 +59,10 @@ COMMANDS: dict[str, dict[Lang, str]] = {
     "status": {"de": "Was Sie abonniert haben", "en": "What you are subscribed to"},
 }
 ADMIN_COMMANDS: dict[str, dict[Lang, str]] = {
-    "index": {"de": "Artikel (.txt/.md) indexieren", "en": "Index an article (.txt/.md)"},
+    "index": {"de": "Artikel (.txt/.md oder Link) indexieren", "en": "Index an article (.txt/.md or link)"},
+    "feeds": {"de": "RSS/Atom-Feeds und ihr Zustand", "en": "RSS/Atom feeds and their state"},
+    "feed_add": {"de": "URL – Feed eintragen", "en": "URL – Add a feed"},
+    "feed_remove": {"de": "ID – Feed entfernen", "en": "ID – Remove a feed"},
     "stats": {"de": "Statistik des Bots", "en": "Bot statistics"},
 }
 
@@ -192,6 +195,12 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "de": "Sie haben nichts abonniert. Mit /subscribe erhalten Sie Zusammenfassungen neuer Artikel.",
         "en": "You are not subscribed. Use /subscribe to get digests of new articles.",
     },
+    "unsubscribe_admins_only": {
+        "de": "In Gruppen können nur die Administratoren der Gruppe das Abonnement beenden. "
+        "Bitten Sie einen Administrator, /unsubscribe zu senden.",
+        "en": "In groups only the group's administrators can end the subscription. "
+        "Ask an administrator to send /unsubscribe.",
+    },
     "status_header": {"de": "<b>Ihr Status</b>", "en": "<b>Your status</b>"},
     "status_active": {
         "de": "🔔 Neue Artikel: abonniert seit {since}",
@@ -217,8 +226,9 @@ TEXTS: dict[str, dict[Lang, str]] = {
     },
     "index_usage": {
         "de": "Senden Sie den Artikel als .txt- oder .md-Datei mit der Bildunterschrift /index "
-        "(oder antworten Sie mit /index auf die Datei).",
-        "en": "Send the article as a .txt or .md file captioned /index (or reply /index to the file).",
+        "(oder antworten Sie mit /index auf die Datei) – oder als Link: /index https://…",
+        "en": "Send the article as a .txt or .md file captioned /index (or reply /index to the file) "
+        "– or as a link: /index https://…",
     },
     "index_bad_type": {
         "de": "„{name}“ ist keine .txt- oder .md-Datei. Bitte senden Sie den Artikel als Textdatei.",
@@ -231,6 +241,64 @@ TEXTS: dict[str, dict[Lang, str]] = {
     "index_not_utf8": {
         "de": "„{name}“ ist kein UTF-8-Text. Bitte speichern Sie den Artikel als UTF-8.",
         "en": '"{name}" is not UTF-8 text. Please save the article as UTF-8.',
+    },
+    "index_link_error": {
+        "de": "Der Link wurde nicht indexiert: {error}",
+        "en": "The link was not indexed: {error}",
+    },
+    "link_admins_only": {
+        "de": "Links zum Indexieren nehmen nur die Administratoren des Bots an. "
+        "Fragen stellen Sie bitte als Text.",
+        "en": "Only the bot's admins can send links to index. Please type your questions as text.",
+    },
+    "feeds_header": {"de": "<b>Feeds ({count})</b>", "en": "<b>Feeds ({count})</b>"},
+    "feeds_empty": {
+        "de": "Es sind keine Feeds eingetragen. Eintragen: /feed_add https://example.org/feed.xml",
+        "en": "No feeds yet. Add one: /feed_add https://example.org/feed.xml",
+    },
+    "feeds_footer": {
+        "de": "Entfernen: /feed_remove ID · Abruf alle {minutes} Minuten",
+        "en": "Remove: /feed_remove ID · polled every {minutes} minutes",
+    },
+    "feed_line": {"de": "<b>{id}</b> · {title}\n{url}", "en": "<b>{id}</b> · {title}\n{url}"},
+    "feed_state_new": {"de": "⏳ noch nicht abgerufen", "en": "⏳ not polled yet"},
+    "feed_state_ok": {
+        "de": "✅ {articles} Artikel · zuletzt abgerufen {when}",
+        "en": "✅ {articles} articles · last polled {when}",
+    },
+    "feed_state_failing": {
+        "de": "⚠️ {failures}× fehlgeschlagen, nächster Versuch {when}: {error}",
+        "en": "⚠️ failed {failures}×, next try {when}: {error}",
+    },
+    "feed_add_usage": {
+        "de": "Verwendung: /feed_add https://example.org/feed.xml",
+        "en": "Usage: /feed_add https://example.org/feed.xml",
+    },
+    "feed_add_refused": {
+        "de": "Dieser Feed wird nicht eingetragen: {error}",
+        "en": "This feed was not added: {error}",
+    },
+    "feed_added": {
+        "de": "✅ Feed {id} eingetragen: {url}\nSeine aktuellen Einträge werden jetzt indexiert, aber nicht "
+        "als neu verschickt; Abonnenten erhalten die Zusammenfassung jedes neuen Eintrags.",
+        "en": "✅ Feed {id} added: {url}\nIts current entries are being indexed but not sent as new; "
+        "subscribers will get a digest of every new entry.",
+    },
+    "feed_exists": {
+        "de": "Dieser Feed ist bereits eingetragen (ID {id}).",
+        "en": "This feed is already registered (id {id}).",
+    },
+    "feed_remove_usage": {
+        "de": "Verwendung: /feed_remove ID (die IDs zeigt /feeds)",
+        "en": "Usage: /feed_remove ID (/feeds lists the ids)",
+    },
+    "feed_unknown": {
+        "de": "Es gibt keinen Feed mit der ID „{value}“. /feeds zeigt alle.",
+        "en": 'There is no feed with the id "{value}". /feeds lists them all.',
+    },
+    "feed_removed": {
+        "de": "🗑 Feed {id} entfernt: {url}\nSeine Artikel bleiben indexiert.",
+        "en": "🗑 Feed {id} removed: {url}\nIts articles stay indexed.",
     },
     "index_error": {
         "de": "Der Artikel wurde nicht indexiert: {error}",
@@ -279,6 +347,10 @@ TEXTS: dict[str, dict[Lang, str]] = {
     "button_digest": {"de": "📰 {n}", "en": "📰 {n}"},
     "callback_subscribed": {"de": "Abonniert", "en": "Subscribed"},
     "callback_unsubscribed": {"de": "Abbestellt", "en": "Unsubscribed"},
+    "callback_admins_only": {
+        "de": "Nur die Administratoren der Gruppe können das Abonnement beenden.",
+        "en": "Only the group's administrators can end the subscription.",
+    },
     "callback_outdated": {
         "de": "Diese Schaltfläche gilt nicht mehr.",
         "en": "This button is no longer valid.",

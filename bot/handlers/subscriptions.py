@@ -1,8 +1,14 @@
-"""Subscriptions: /subscribe [HH:MM] [time zone], /unsubscribe, and the subscribe/unsubscribe buttons."""
+"""Subscriptions: /subscribe [HH:MM] [time zone], /unsubscribe, and the subscribe/unsubscribe buttons.
+
+In a group only its administrators may end the group's subscription (checked with getChatMember).
+"""
 
 from __future__ import annotations
 
-from telegram import CallbackQuery, Chat, Update
+import logging
+
+from telegram import CallbackQuery, Chat, ChatMember, Update
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.broadcast import unsubscribe_keyboard
@@ -16,6 +22,28 @@ from bot.texts import Lang, t
 
 DAILY_OFF_WORDS = frozenset({"aus", "off", "none", "nein", "no", "stop"})
 _KEEP = object()
+
+logger = logging.getLogger(__name__)
+
+
+async def may_unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Anyone in a private chat; in a group only its creator and administrators (including an
+    anonymous administrator, who writes as the group itself)."""
+    chat = update.effective_chat
+    if chat is None or chat.type not in (Chat.GROUP, Chat.SUPERGROUP):
+        return True
+    message = update.message
+    if message is not None and message.sender_chat is not None and message.sender_chat.id == chat.id:
+        return True
+    user = update.effective_user
+    if user is None:
+        return False
+    try:
+        member = await context.bot.get_chat_member(chat.id, user.id)
+    except TelegramError as exc:  # cannot check: keep the subscription
+        logger.warning("Could not check whether user %s administers chat %s: %s", user.id, chat.id, exc)
+        return False
+    return member.status in (ChatMember.OWNER, ChatMember.ADMINISTRATOR)
 
 
 def _confirmation(lang: Lang, subscription: SubscriptionInfo, created: bool, daily_off: bool) -> str:
@@ -77,6 +105,9 @@ async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if message is None or chat is None:
         return
     lang = lang_of(update)
+    if not await may_unsubscribe(update, context):
+        await message.reply_html(t(lang, "unsubscribe_admins_only"))
+        return
     was_active = await services(context).repo.unsubscribe(chat.id)
     unschedule_daily(context.job_queue, chat.id)
     if was_active:
@@ -119,6 +150,9 @@ async def unsubscribe_button(update: Update, context: ContextTypes.DEFAULT_TYPE)
     if pressed is None:
         return
     query, chat, lang = pressed
+    if not await may_unsubscribe(update, context):
+        await query.answer(t(lang, "callback_admins_only"), show_alert=True)
+        return
     await services(context).repo.unsubscribe(chat.id)
     unschedule_daily(context.job_queue, chat.id)
     await query.answer(t(lang, "callback_unsubscribed"))

@@ -3,12 +3,13 @@
 It speaks enough of the Bot API for python-telegram-bot's `Application` (pointed at it with
 `base_url`): getMe, getUpdates (with `offset` and long polling), sendMessage, sendChatAction,
 setMyCommands, deleteWebhook/setWebhook, answerCallbackQuery, editMessageReplyMarkup, getFile and
-file downloads, close/logOut. It checks message HTML the way Telegram does (only supported tags,
-balanced, `<>&` escaped, at most 4096 characters) and answers 400 otherwise.
+file downloads, getChatMember/getChatAdministrators (`set_member_status`), close/logOut. It checks
+message HTML the way Telegram does (only supported tags, balanced, `<>&` escaped, at most 4096
+characters) and answers 400 otherwise.
 
 Tests inject updates (`send_text`, `send_command`, `send_document`, `send_sticker`, `press_button`,
-...), read what the bot sent (`sent`, `messages_to`, `wait_for_messages`), and script failures:
-`block` (403 Forbidden), `rate_limit` (429 with retry_after), `migrate` (400 with
+`migrate_group`, ...), read what the bot sent (`sent`, `messages_to`, `wait_for_messages`), and
+script failures: `block` (403 Forbidden), `rate_limit` (429 with retry_after), `migrate` (400 with
 migrate_to_chat_id). `flood_limit` makes it answer 429 when the bot sends faster than Telegram allows.
 """
 
@@ -64,7 +65,9 @@ JSON_FIELDS = frozenset(
         "reply_parameters",
     }
 )
-INT_FIELDS = frozenset({"chat_id", "message_id", "offset", "limit", "reply_to_message_id", "from_chat_id"})
+INT_FIELDS = frozenset(
+    {"chat_id", "message_id", "offset", "limit", "reply_to_message_id", "from_chat_id", "user_id"}
+)
 
 
 class TelegramHTMLError(ValueError):
@@ -143,6 +146,8 @@ class FakeTelegram:
     scripted: dict[int, deque[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     latency: float = 0.0  # seconds added to every sendMessage
+    # (chat_id, user_id) -> "creator", "administrator", "member", ...; anyone else is a "member"
+    member_status: dict[tuple[int, int], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -338,11 +343,18 @@ class FakeTelegram:
         self.add_update({"message": message})
         return message
 
-    def press_button(self, chat_id: int, message_id: int, data: str, language_code: str = "de") -> int:
+    def press_button(
+        self,
+        chat_id: int,
+        message_id: int,
+        data: str,
+        language_code: str = "de",
+        user_id: int | None = None,
+    ) -> int:
         original = next(m for m in self.sent if m.message_id == message_id)
         query = {
             "id": f"cb{next(self._ids)}",
-            "from": self.user(abs(chat_id), language_code),
+            "from": self.user(user_id if user_id is not None else abs(chat_id), language_code),
             "chat_instance": f"ci{chat_id}",
             "data": data,
             "message": {
@@ -371,6 +383,23 @@ class FakeTelegram:
                 }
             }
         )
+
+    def migrate_group(self, old_chat_id: int, new_chat_id: int, user_id: int = 1) -> None:
+        """A group upgraded to a supergroup: both service messages (migrate_to_chat_id in the old
+        group, migrate_from_chat_id in the new supergroup), delivered in one getUpdates batch."""
+        self.migrated[old_chat_id] = new_chat_id
+        for chat_id, content in (
+            (old_chat_id, {"migrate_to_chat_id": new_chat_id}),
+            (new_chat_id, {"migrate_from_chat_id": old_chat_id}),
+        ):
+            update_id = next(self._ids)
+            message = self._message(chat_id, user_id, "de", **content)
+            self.updates.append({"update_id": update_id, "message": message})
+        asyncio.get_running_loop().create_task(self._notify())
+
+    def set_member_status(self, chat_id: int, user_id: int, status: str) -> None:
+        """What getChatMember answers for the user in the chat ("creator", "administrator", ...)."""
+        self.member_status[(chat_id, user_id)] = status
 
     # -- scripted failures ----------------------------------------------------------------------
 
@@ -537,6 +566,50 @@ class FakeTelegram:
     async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> web.Response:
         self.callback_answers.append(params)
         return self._ok(True)
+
+    def _member(self, chat_id: int, user_id: int) -> dict[str, Any]:
+        status = self.member_status.get((chat_id, user_id), "member")
+        user = self.bot_user if user_id == self.bot_id else self.user(user_id)
+        member: dict[str, Any] = {"status": status, "user": user}
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":
+            member.update(
+                {
+                    key: True
+                    for key in (
+                        "can_be_edited",
+                        "is_anonymous",
+                        "can_manage_chat",
+                        "can_delete_messages",
+                        "can_manage_video_chats",
+                        "can_restrict_members",
+                        "can_promote_members",
+                        "can_change_info",
+                        "can_invite_users",
+                        "can_post_stories",
+                        "can_edit_stories",
+                        "can_delete_stories",
+                    )
+                }
+            )
+            member["is_anonymous"] = False
+        return member
+
+    async def _api_getChatMember(self, params: dict[str, Any]) -> web.Response:
+        chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
+        if chat_id > 0 and chat_id != user_id:
+            return self._error("getChatMember", params, 400, {"description": "Bad Request: user not found"})
+        return self._ok(self._member(chat_id, user_id))
+
+    async def _api_getChatAdministrators(self, params: dict[str, Any]) -> web.Response:
+        chat_id = int(params["chat_id"])
+        admins = [
+            self._member(chat, user)
+            for (chat, user), status in self.member_status.items()
+            if chat == chat_id and status in ("creator", "administrator")
+        ]
+        return self._ok(admins)
 
     async def _api_close(self, params: dict[str, Any]) -> web.Response:
         return self._ok(True)
