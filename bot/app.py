@@ -31,6 +31,7 @@ from telegram.ext import Application, ApplicationBuilder, Defaults
 
 from bot.broadcast import Broadcaster
 from bot.db import SchemaError, create_engine, init_db
+from bot.feeds import close_feeds, setup_feeds
 from bot.handlers import register
 from bot.jobs import rebuild_daily_jobs, resync_daily_job, start_refresh_job
 from bot.qa import AsyncQA, NewsQALike, create_newsqa
@@ -110,12 +111,14 @@ async def post_init(application: NewsQAApplication) -> None:
         logger.warning("Could not register the command menu: %s", exc)
     await rebuild_daily_jobs(application)
     start_refresh_job(application)
+    await setup_feeds(application)
     me = application.bot
     _started.set()
     logger.info("newsqa bot @%s is up (%s)", me.username, found.settings.mode)
 
 
 async def post_shutdown(application: NewsQAApplication) -> None:
+    await close_feeds(application)
     await services(application).engine.dispose()
 
 

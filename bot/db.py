@@ -1,4 +1,5 @@
-"""The bot's database: subscriptions, articles already fanned out, and every digest delivery.
+"""The bot's database: subscriptions, articles already fanned out, every digest delivery, and which
+article each answer or digest message is about (for follow-up questions).
 
 SQLAlchemy 2 (asyncio) models on SQLite (default, a file in the data dir) or PostgreSQL
 (`NEWSQA_DATABASE_URL`). Tables are prefixed `bot_` so they can share a database with the retrieval
@@ -35,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Delivery kinds and states.
 KIND_ARTICLE = "article"
@@ -140,8 +141,25 @@ class Delivery(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
-# version -> coroutine that upgrades a database at `version - 1` to `version` (none yet).
-MIGRATIONS: dict[int, Callable[[AsyncConnection], Awaitable[None]]] = {}
+class MessageArticle(Base):
+    """Which article a message of the bot (an answer or a digest) is about, so that a reply to it,
+    or a short follow-up after an answer, is asked about that article; kept across restarts."""
+
+    __tablename__ = "bot_message_articles"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    message_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    article_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16), default="answer")  # "answer" | "digest"
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+async def _v2_message_articles(conn: AsyncConnection) -> None:
+    """Version 2 adds `bot_message_articles`; `create_all` has just created it."""
+
+
+# version -> coroutine that upgrades a database at `version - 1` to `version`.
+MIGRATIONS: dict[int, Callable[[AsyncConnection], Awaitable[None]]] = {2: _v2_message_articles}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from telegram.ext import Application, ContextTypes, Job, JobQueue
 
+from bot.feeds import mark_quiet_articles, optional_runtime
 from bot.repository import SubscriptionInfo
 from bot.services import services
 
@@ -51,6 +52,9 @@ async def refresh_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         if await found.qa.refresh():
             logger.info("The index was changed by another process")
+        runtime = optional_runtime(context)
+        if runtime is not None:  # a feed's first poll is indexed, not announced (bot.feeds)
+            await mark_quiet_articles(found, runtime.registry)
         await found.broadcaster.fan_out_new_articles()
         found.broadcaster.kick()
     except Exception:

@@ -11,8 +11,10 @@ import asyncio
 from pathlib import Path
 from typing import Protocol
 
+from retriever.ingest import Article
 from retriever.models import Answer, ArticleInfo, Digest, IndexResult
 from retriever.settings import Settings
+from retriever.web import FetchLimits, fetch_article
 
 
 class NewsQALike(Protocol):
@@ -20,7 +22,9 @@ class NewsQALike(Protocol):
 
     def warm_up(self) -> None: ...
 
-    def ask(self, question: str) -> Answer: ...
+    def ask(self, question: str, article_id: str | None = None) -> Answer: ...
+
+    def index_article(self, article: Article) -> IndexResult: ...
 
     def index_file(self, path: Path) -> IndexResult: ...
 
@@ -50,8 +54,11 @@ class AsyncQA:
     async def warm_up(self) -> None:
         await asyncio.to_thread(self.qa.warm_up)
 
-    async def ask(self, question: str) -> Answer:
-        return await asyncio.to_thread(self.qa.ask, question)
+    async def ask(self, question: str, article_id: str | None = None) -> Answer:
+        """`article_id`: a follow-up about that article, which is asked first."""
+        if article_id is None:
+            return await asyncio.to_thread(self.qa.ask, question)
+        return await asyncio.to_thread(self.qa.ask, question, article_id)
 
     async def articles(self) -> list[ArticleInfo]:
         return await asyncio.to_thread(self.qa.articles)
@@ -62,6 +69,15 @@ class AsyncQA:
     async def index_text(self, text: str, source: str) -> IndexResult:
         async with self._write_lock:
             return await asyncio.to_thread(self.qa.index_text, text, source)
+
+    async def index_url(self, url: str, limits: FetchLimits) -> IndexResult:
+        """Fetch, extract and index a link (raises retriever.web.FetchError)."""
+
+        def fetch_and_index() -> IndexResult:
+            return self.qa.index_article(fetch_article(url, limits=limits).article)
+
+        async with self._write_lock:
+            return await asyncio.to_thread(fetch_and_index)
 
     async def refresh(self) -> bool:
         async with self._write_lock:

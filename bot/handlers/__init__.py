@@ -16,7 +16,7 @@ from telegram.ext import (
 )
 
 from bot.broadcast import SUBSCRIBE_DATA, UNSUBSCRIBE_DATA
-from bot.handlers import admin, commands, errors, fallbacks, questions, subscriptions
+from bot.handlers import admin, commands, errors, fallbacks, feeds, questions, subscriptions
 from bot.handlers.common import lang_of
 from bot.texts import t
 
@@ -38,6 +38,9 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         ("subscribe", subscriptions.subscribe),
         ("unsubscribe", subscriptions.unsubscribe),
         ("index", admin.index_command),
+        ("feeds", feeds.feeds),
+        ("feed_add", feeds.feed_add),
+        ("feed_remove", feeds.feed_remove),
         ("stats", admin.stats),
     ):
         application.add_handler(CommandHandler(name, callback, filters=new_messages))

@@ -1,8 +1,10 @@
-"""Admin-only commands (`NEWSQA_ADMIN_IDS`): /index with an attached .txt/.md article, and /stats.
+"""Admin-only commands (`NEWSQA_ADMIN_IDS`): /index with an attached .txt/.md article or a link,
+and /stats.
 
-Everyone else gets a polite refusal. An article is indexed from a document captioned `/index`, or
-by replying `/index` to a message with the document. A newly indexed article's digest goes to the
-subscribers right away.
+Everyone else gets a polite refusal. An article is indexed from a document captioned `/index`, by
+replying `/index` to a message with the document, from `/index https://…`, or from a private message
+that is just a link (the page is fetched safely and its article extracted, see `retriever.web`).
+A newly indexed article's digest goes to the subscribers right away.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ from pathlib import PurePosixPath
 
 from telegram import Document, Message, Update
 from telegram.constants import ChatAction
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.conversation import Conversations
 from bot.handlers.common import is_admin, lang_of
 from bot.services import services
 from bot.texts import Lang, t
 from retriever.ingest import ArticleError
+from retriever.models import IndexResult
+from retriever.web import FetchError, FetchLimits, is_url
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +44,44 @@ async def index_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if not is_admin(update, context):
         await _refuse(message, lang)
         return
+    args = context.args or []
+    if args and is_url(args[0]):
+        if len(args) > 1:
+            await message.reply_html(t(lang, "index_usage"))
+            return
+        await index_link(update, context, args[0])
+        return
     replied = message.reply_to_message
     document = message.document or (replied.document if replied is not None else None)
     if document is None:
         await message.reply_html(t(lang, "index_usage"))
         return
     await _index_document(update, context, message, document, lang)
+
+
+async def index_link(update: Update, context: ContextTypes.DEFAULT_TYPE, url: str) -> None:
+    """Fetch a link, index its article and send its digest to the subscribers."""
+    message = update.effective_message
+    if message is None:
+        return
+    lang = lang_of(update)
+    if not is_admin(update, context):
+        await message.reply_html(t(lang, "link_admins_only"))
+        return
+    found = services(context)
+    try:
+        await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
+    except TelegramError as exc:  # cosmetic
+        logger.debug("typing indicator failed: %s", exc)
+    try:
+        core = found.settings.core
+        limits = FetchLimits(timeout=core.fetch_timeout, allow_private=core.allow_private_urls)
+        result = await found.qa.index_url(url, limits)
+    except (FetchError, ArticleError) as exc:
+        await message.reply_html(t(lang, "index_link_error", error=str(exc)[:500]))
+        return
+    logger.info("Admin indexed link %s: %s (%s)", url[:200], result.status, result.article.article_id)
+    await _report_indexed(context, message, result, lang)
 
 
 async def index_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -94,11 +132,22 @@ async def _index_document(
         result.status,
         article.article_id,
     )
+    await _report_indexed(context, message, result, lang)
+
+
+async def _report_indexed(
+    context: ContextTypes.DEFAULT_TYPE, message: Message, result: IndexResult, lang: Lang
+) -> None:
+    """Tell the admin what indexing did; send a new article's digest to the subscribers. A reply to
+    the confirmation is a question about the article."""
+    found = services(context)
+    article = result.article
     values = {"title": article.title, "article_id": article.article_id, "sentences": article.sentence_count}
     key = {"added": "index_added", "replaced": "index_replaced", "unchanged": "index_unchanged"}.get(
         result.status, "index_duplicate"
     )
-    await message.reply_html(t(lang, key, replaced=result.replaced or "", **values))
+    sent = await message.reply_html(t(lang, key, replaced=result.replaced or "", **values))
+    await Conversations(found.repo).record(message.chat_id, [sent.message_id], article.article_id, "digest")
     if result.status in ("added", "replaced"):
         await found.broadcaster.fan_out_new_articles()
         found.broadcaster.kick()

@@ -214,14 +214,14 @@ class Fetcher:
             timeout = httpx.Timeout(left, connect=min(limits.connect_timeout, left))
             try:
                 with self._client.stream("GET", current, headers=headers or {}, timeout=timeout) as response:
-                    if response.is_redirect:
+                    if response.status_code == 304:
+                        return FetchResult(current, 304, "", b"", dict(response.headers), 0.0)
+                    if response.status_code in (301, 302, 303, 307, 308):
                         location = response.headers.get("location", "")
                         if not location:
                             raise FetchError(f"{current}: redirect without a Location header")
                         current = check_url(urljoin(current, location), limits.allow_private)
                         continue
-                    if response.status_code == 304:
-                        return FetchResult(current, 304, "", b"", dict(response.headers), 0.0)
                     if response.status_code >= 400:
                         reason = response.reason_phrase or "error"
                         raise FetchError(f"{current}: HTTP {response.status_code} {reason}")
