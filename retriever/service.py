@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from haystack import Document
+from haystack.core.errors import PipelineRuntimeError
 
 from retriever.components.embedders import E5_DIM
 from retriever.digest import build_digest
@@ -94,7 +95,16 @@ class NewsQA:
         self.warm_up()
         started = time.perf_counter()
         with self._lock:
-            result = self.pipeline.run(pipeline_inputs(question, article_id), include_outputs_from={"ranker"})
+            # a damaged index or another model's vectors: the store's one-line error, not the pipeline's
+            self.store.check_searchable()
+            try:
+                result = self.pipeline.run(
+                    pipeline_inputs(question, article_id), include_outputs_from={"ranker"}
+                )
+            except PipelineRuntimeError as exc:
+                if isinstance(exc.__cause__, NewsQAError):
+                    raise exc.__cause__ from None
+                raise
         answer: Answer = result["answer_builder"]["answer"]
         latency = (time.perf_counter() - started) * 1000
         ranked: list[Document] = result["ranker"]["documents"]

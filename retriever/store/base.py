@@ -83,6 +83,10 @@ class SentenceStore(Protocol):
         stamped with `model_id`, in one transaction."""
         ...
 
+    def check_searchable(self) -> None:
+        """Raises `IndexDamaged` or `ModelMismatch` when searching must be refused (cheap)."""
+        ...
+
     def check(self) -> list[str]:
         """Integrity problems found by a full check; empty when the store is sound."""
         ...

@@ -361,6 +361,9 @@ class PostgresSentenceStore:
             self._model_id = embedding_model_id()
         return self._model_id
 
+    def check_searchable(self) -> None:
+        self._ensure_model()
+
     def _ensure_model(self) -> None:
         """Searching another model's vectors is refused; checked once, and again after a write
         (`refresh` notices other processes' writes)."""

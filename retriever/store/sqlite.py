@@ -139,6 +139,7 @@ class SQLiteSentenceStore:
         self._removals = -1
         self._loaded = False
         self._dirty = False
+        self._unreported = False
         self._problems: list[str] = []
         with self._guard():
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -569,6 +570,7 @@ class SQLiteSentenceStore:
         self._version, self._removals, self._data_version = version, removals, data_version
         self._loaded = True
         self._bm25 = None
+        self._unreported = self._unreported or changed
         return changed
 
     def _drop(self, keep: np.ndarray) -> None:
@@ -604,10 +606,17 @@ class SQLiteSentenceStore:
         self._contexts.append(contexts)
 
     def refresh(self) -> bool:
-        """Pick up other processes' commits; True when the index changed."""
+        """Pick up other processes' commits; True when they changed the index since the last call."""
         self._raise_if_damaged()
         with self._guard():
-            return self._sync()
+            self._sync()
+            changed, self._unreported = self._unreported, False
+            return changed
+
+    def check_searchable(self) -> None:
+        self._raise_if_damaged()
+        with self._guard():
+            self._sync()
 
     def _hits(self, scores: np.ndarray, top_k: int) -> list[Document]:
         if not len(scores) or top_k <= 0:

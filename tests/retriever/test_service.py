@@ -162,3 +162,53 @@ def test_delete_removes_an_article(empty_qa: NewsQA, tmp_path: Path) -> None:
     assert empty_qa.delete(result.article.article_id) is True
     assert empty_qa.articles() == [] and empty_qa.store.count_sentences() == 0
     assert empty_qa.delete(result.article.article_id) is False
+
+
+def test_an_upload_name_is_a_label_not_the_identity(empty_qa: NewsQA) -> None:
+    first = empty_qa.index_text(" date 2024-03 Eins\n\nIn Kiel wurde ein Kran aufgebaut.", "artikel.txt")
+    second = empty_qa.index_text(" date 2024-03 Zwei\n\nIn Lübeck streiken die Busfahrer.", "artikel.txt")
+    assert (first.status, second.status) == ("added", "added")  # same name, other text: a new article
+    assert second.replaced is None and len(empty_qa.articles()) == 2
+    again = empty_qa.index_text(" date 2024-03 Eins\n\nIn Kiel wurde ein Kran aufgebaut.", "kran.md")
+    assert (again.status, again.article.article_id) == ("duplicate", first.article.article_id)
+    assert len(empty_qa.articles()) == 2
+
+
+def test_a_big_file_reports_progress_by_sentences(empty_qa: NewsQA, tmp_path: Path) -> None:
+    paragraphs = [
+        " ".join(f"Im Absatz {p} steht der Satz {s} über den Hafen." for s in range(1, 31))
+        for p in range(1, 5)
+    ]
+    path = write_article(tmp_path, "gross.txt", " date 2024-04 Groß\n\n" + "\n\n".join(paragraphs))
+    calls: list[tuple[int, int]] = []
+    result = empty_qa.index_file(path, progress=lambda done, total: calls.append((done, total)))
+    assert result.article.sentence_count == 120
+    assert calls[0] == (0, 120) and calls[-1] == (120, 120) and len(calls) >= 3
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+def test_reindex_re_embeds_an_index_of_another_model(tmp_path: Path) -> None:
+    from retriever.errors import ModelMismatch
+    from retriever.store.sqlite import SQLiteSentenceStore
+
+    settings = Settings(data_dir=tmp_path / "data", index_default=False)
+    old = NewsQA(settings, store=SQLiteSentenceStore(settings.data_dir / "index", model_id="fake-e5 0.0"))
+    text = ARTICLE_TEXT_SHORT
+    old.index_text(text, "kiel.txt")
+    old.store.close()
+
+    qa = NewsQA(settings)
+    with pytest.raises(ModelMismatch, match="newsqa reindex"):
+        qa.ask("Was wurde in Kiel erweitert?")
+    assert any("newsqa reindex" in problem for problem in qa.health())
+    reembedded: list[str] = []
+    repaired, count = qa.reindex(on_article=lambda info, n: reembedded.append(info.title))
+    assert (repaired, count, reembedded) == ([], 1, ["Kiel"])
+    assert qa.health() == [] and set(qa.store.embedding_models()) == {qa.store.model_id}
+    answer = qa.ask("Was wurde in Kiel erweitert?")
+    assert answer.citations and "Hafen" in answer.citations[0].text
+
+
+ARTICLE_TEXT_SHORT = (
+    " date 2024-05 Kiel\n\nDer Hafen von Kiel wurde erweitert. Die Arbeiten dauerten zwei Jahre."
+)
