@@ -2,7 +2,11 @@
 
 Format of a newsqa article file: first line ` date YYYY-MM Title` (leading space optional), a blank
 line, then paragraphs separated by blank lines. Plain `.txt`/`.md` files without that header are
-accepted too; their title is the first line when it looks like one, else the file name.
+accepted too; their title is the first line when it looks like one (a Markdown heading, or a line
+that does not end like a sentence), else the file name. Every title is at most `MAX_TITLE_CHARS`
+characters: a longer one is cut at a word boundary and ends with "…" (`cap_title`).
+`.md` files are Markdown: their markup is stripped (see retriever.markdown_text), and the sentences
+and citations are those of the text a reader sees.
 """
 
 from __future__ import annotations
@@ -165,23 +169,70 @@ def _normalise_date(raw: str, source: str) -> str:
     return raw
 
 
+# A line that ends like a sentence (also before a closing quote or bracket) is text, not a title.
+_SENTENCE_END = re.compile(r"[.!?:,…][\"'“”‘’«»)\]]*$")
+
+
+def cap_title(title: str) -> str:
+    """`title` cut to at most MAX_TITLE_CHARS characters: at the last word boundary before the limit
+    (mid-word only when a single word is that long), ending with "…"."""
+    title = title.strip()
+    if len(title) <= MAX_TITLE_CHARS:
+        return title
+    cut = title[: MAX_TITLE_CHARS - 1]  # room for the "…"
+    if not title[len(cut)].isspace():  # the cut falls inside a word: go back to its start
+        boundary = max(cut.rfind(" "), cut.rfind("\t"), cut.rfind("\xa0"))
+        if boundary >= MAX_TITLE_CHARS // 2:
+            cut = cut[:boundary]
+    return cut.rstrip(" \t\xa0,;:–—-") + "…"
+
+
 def _plain_title(first_line: str) -> str | None:
     title = first_line.strip().lstrip("#").strip()
-    if title and len(title) <= MAX_TITLE_CHARS and not title.endswith((".", "!", "?", ":", ",")):
+    if title and not _SENTENCE_END.search(title):
         return title
     return None
 
 
+def _file_name_title(source: str) -> str:
+    return Path(source).stem.replace("_", " ").replace("-", " ").strip() or source
+
+
+def _markdown_title_and_body(text: str) -> tuple[str | None, str]:
+    """Title (front matter `title:`, a first heading, or a first line that looks like a title) and
+    plain-text body of a Markdown article without a `date` header."""
+    from retriever.markdown_text import front_matter, markdown_blocks, markdown_inline
+
+    title, text = front_matter(text)
+    blocks = markdown_blocks(text)
+    if title:
+        return markdown_inline(title), "\n\n".join(block.text for block in blocks)
+    lines = text.strip("\n").split("\n")
+    if len(blocks) > 1 and (
+        blocks[0].kind == "heading"
+        or (
+            blocks[0].kind == "paragraph"
+            and (len(lines) == 1 or not lines[1].strip())
+            and _plain_title(blocks[0].text) is not None
+        )
+    ):
+        return blocks[0].text, "\n\n".join(block.text for block in blocks[1:])
+    return None, "\n\n".join(block.text for block in blocks)
+
+
 def parse_article(text: str, source: str) -> Article:
-    """Parse an article's text. Raises `ArticleError` naming `source` when it is empty or malformed."""
+    """Parse an article's text (Markdown when `source` ends in .md). Raises `ArticleError` naming
+    `source` when it is empty or malformed."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     if "\x00" in text:
         raise ArticleError(f"{source}: looks like a binary file, not an article")
     if not text.strip():
         raise ArticleError(f"{source}: the file is empty")
+    markdown = Path(source).suffix.lower() == ".md"
     lines = text.strip("\n").split("\n")
     first = lines[0]
     date = ""
+    title: str | None
     if _HEADER_START.match(first):
         header = _HEADER.match(first)
         if not header:
@@ -189,20 +240,25 @@ def parse_article(text: str, source: str) -> Article:
         date = _normalise_date(header["date"], source)
         title = header["title"]
         body = "\n".join(lines[1:])
+        if markdown:
+            from retriever.markdown_text import markdown_blocks, markdown_inline
+
+            title = markdown_inline(title)
+            body = "\n\n".join(block.text for block in markdown_blocks(body))
+    elif markdown:
+        title, body = _markdown_title_and_body(text)
     elif (plain := _plain_title(first)) is not None and len(lines) > 1:
         title, body = plain, "\n".join(lines[1:])
     else:
-        title, body = (
-            Path(source).stem.replace("_", " ").replace("-", " ").strip() or source,
-            "\n".join(lines),
-        )
+        title, body = None, "\n".join(lines)
+    title = cap_title(title or _file_name_title(source))
     body = body.strip()
     if not body:
         raise ArticleError(f"{source}: no article text after the title line")
     sentences = split_sentences(body)
     if not sentences:
         raise ArticleError(f"{source}: no sentences found")
-    return Article(article_id_for(title, date, body), title.strip(), date, body, tuple(sentences), source)
+    return Article(article_id_for(title, date, body), title, date, body, tuple(sentences), source)
 
 
 def read_article(path: Path) -> Article:
