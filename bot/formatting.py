@@ -6,6 +6,8 @@ string HTML-escaped. Long content is split
 between blocks (citations, digest sentences, articles) first, then at sentence boundaries, then at
 spaces; a split never falls inside a tag or an entity, and every message has balanced tags, because
 only plain text is split and each piece is wrapped in its block's own opening and closing tags.
+A title is text too: a citation whose title line alone would not fit gets the title as a block of its
+own (split like any text) before its quote, so no title, however long, makes an answer unsendable.
 """
 
 from __future__ import annotations
@@ -44,16 +46,18 @@ def visible_len(fragment: str) -> int:
 class Block:
     """A piece of a message: `before + escape(text) + after`, where `before` and `after` are trusted
     HTML with balanced tags. Only `text` is ever split; a piece after the first starts with
-    `continued` (defaults to `before`) instead of `before`."""
+    `continued` (defaults to `before`) instead of `before`, every piece ends with `after`, and only
+    the last one with `tail` (trusted HTML, balanced, e.g. the details after a title)."""
 
     text: str = ""
     before: str = ""
     after: str = ""
     continued: str | None = None
     gap: bool = False  # a blank line before the block, unless it starts a message
+    tail: str = ""
 
     def render(self) -> str:
-        return self.before + escape(self.text) + self.after
+        return self.before + escape(self.text) + self.after + self.tail
 
 
 def _pieces(text: str, budget: int) -> list[str]:
@@ -116,12 +120,18 @@ def pack(blocks: Iterable[Block], limit: int = MAX_MESSAGE_CHARS) -> list[str]:
             add(rendered, block.gap)
             continue
         continued = block.before if block.continued is None else block.continued
-        overhead = max(visible_len(block.before), visible_len(continued)) + visible_len(block.after)
+        overhead = (
+            max(visible_len(block.before), visible_len(continued))
+            + visible_len(block.after)
+            + visible_len(block.tail)
+        )
         if overhead >= limit:
             raise ValueError("the markup of a block alone exceeds the message limit")
-        for number, piece in enumerate(_pieces(block.text, limit - overhead)):
+        pieces = _pieces(block.text, limit - overhead)
+        for number, piece in enumerate(pieces):
             opening = block.before if number == 0 else continued
-            add(opening + escape(piece) + block.after, block.gap if number == 0 else False)
+            closing = block.after + (block.tail if number == len(pieces) - 1 else "")
+            add(opening + escape(piece) + closing, block.gap if number == 0 else False)
     if current:
         messages.append(current)
     return messages
@@ -131,18 +141,27 @@ def _date(date: str, lang: Lang) -> str:
     return escape(month_year(date, lang)) if date else ""
 
 
-def _citation_block(citation: Citation, lang: Lang) -> Block:
-    details = [f"<i>{escape(citation.title)}</i>"]
-    if citation.date:
-        details.append(_date(citation.date, lang))
+def _citation_blocks(citation: Citation, lang: Lang, limit: int) -> list[Block]:
+    """`[n] title · date · sentence n` and the quoted sentence: one block (never split apart) when
+    the title line is short, else the title as text of its own block, then the quote."""
+    details = [_date(citation.date, lang)] if citation.date else []
     details.append(t(lang, "sentence_label", n=citation.sentence_number))
-    header = f"<b>[{citation.number}]</b> " + " · ".join(details)
-    return Block(
-        text=citation.text,
-        before=f"{header}\n<blockquote>",
-        after="</blockquote>",
-        continued="<blockquote>",
-    )
+    number = f"<b>[{citation.number}]</b> "
+    tail = " · " + " · ".join(details)
+    header = f"{number}<i>{escape(citation.title)}</i>{tail}"
+    if visible_len(header) <= limit // 2:
+        return [
+            Block(
+                text=citation.text,
+                before=f"{header}\n<blockquote>",
+                after="</blockquote>",
+                continued="<blockquote>",
+            )
+        ]
+    return [
+        Block(text=citation.title, before=f"{number}<i>", after="</i>", continued="<i>", tail=tail),
+        Block(text=citation.text, before="<blockquote>", after="</blockquote>"),
+    ]
 
 
 def format_answer(answer: Answer, lang: Lang = "de", limit: int = MAX_MESSAGE_CHARS) -> list[str]:
@@ -153,7 +172,8 @@ def format_answer(answer: Answer, lang: Lang = "de", limit: int = MAX_MESSAGE_CH
     blocks = [Block(text=answer.answer.strip())]
     if answer.citations:
         blocks.append(Block(before=f"<b>{t(lang, 'sources_header')}</b>", gap=True))
-        blocks.extend(_citation_block(c, lang) for c in answer.citations)
+        for citation in answer.citations:
+            blocks.extend(_citation_blocks(citation, lang, limit))
     return pack(blocks, limit)
 
 
@@ -190,7 +210,8 @@ def format_articles(
             Block(
                 text=article.title,
                 before=f"<b>{number}.</b> ",
-                after=f"\n<code>{escape(article.article_id)}</code> · " + " · ".join(details),
+                continued="",
+                tail=f"\n<code>{escape(article.article_id)}</code> · " + " · ".join(details),
                 gap=True,
             )
         )

@@ -122,3 +122,35 @@ def test_article_list() -> None:
     assert "2. Artikel <1> & so\nid0001 · Mai 2024 · 10 Sätze" in joined
     assert joined.rstrip().endswith("/digest ID")
     assert format_articles([], "en") == ["No articles have been indexed yet."]
+
+
+HUGE_TITLE = " ".join(f"Titelwort{n} <&>" for n in range(400))  # ~6,000 characters, escapes grow it
+
+
+@pytest.mark.parametrize("limit", [MAX_MESSAGE_CHARS, 500])
+def test_a_title_longer_than_a_message_is_split_not_fatal(limit: int) -> None:
+    # titles are capped at ingest, but an index built before the cap may hold longer ones
+    answer = Answer("q", "Die Antwort.", 1.0, (citation(1, "Kurz.", title=HUGE_TITLE), citation(2, "Zwei.")))
+    visible = assert_valid(format_answer(answer, "de", limit=limit), limit)
+    joined = "".join(visible)
+    assert "[1] " + HUGE_TITLE[:40] in joined and "Titelwort399 <&> · Dezember 2021 · Satz 3" in joined
+    assert joined.replace("\n", " ").count("Titelwort") >= 400  # every word of the title is shown
+    assert "Kurz." in joined and "[2] Biden & Putin <live> · Dezember 2021 · Satz 4" in joined
+
+    article = ArticleInfo("693e6b00da0f", HUGE_TITLE, "2021-12", 3, "x.txt", "2024-01-01T00:00:00+00:00")
+    digest = Digest(article, (citation(1, "Kernsatz."),))
+    visible = assert_valid(
+        format_digest(digest, "de", header=t("de", "digest_new_header"), limit=limit), limit
+    )
+    assert visible[0].startswith("📰 Neuer Artikel") and "Kernsatz. (Satz 3)" in visible[-1]
+    visible = assert_valid(format_articles([article], "de", limit=limit), limit)
+    assert "693e6b00da0f · Dezember 2021 · 3 Sätze" in "".join(visible)
+    assert "".join(visible).count("693e6b00da0f") == 1  # the details follow the title once, at its end
+
+
+def test_short_titles_keep_header_and_quote_in_one_block() -> None:
+    (message,) = format_answer(Answer("q", "A.", 1.0, (citation(1, "Satz."),)), "de")
+    assert (
+        "<b>[1]</b> <i>Biden &amp; Putin &lt;live&gt;</i> · Dezember 2021 · Satz 3\n<blockquote>Satz."
+        in message
+    )
