@@ -33,15 +33,16 @@ MAX_ROW = 512  # rows 0–511 only: the rest is for training
 
 
 def load_news(limit: int = MAX_ROW) -> list[tuple[str, str]]:
-    """(category, text) of the first `limit` rows (at most 512); [] when the data set is absent."""
+    """(category, text) of up to `limit` of the rows 0–511 (those long enough for a page); [] when
+    the data set is absent."""
     if not GNAD_TEST.exists():
         return []
     rows: list[tuple[str, str]] = []
     with GNAD_TEST.open(encoding="utf-8", newline="") as handle:
-        for row in csv.reader(handle, delimiter=";", quotechar="'"):
-            if len(rows) >= min(limit, MAX_ROW):
+        for number, row in enumerate(csv.reader(handle, delimiter=";", quotechar="'")):
+            if number >= MAX_ROW or len(rows) >= limit:
                 break
-            if len(row) >= 2:
+            if len(row) >= 2 and len(row[1]) >= 800:  # long enough for a page of a few sentences
                 rows.append((row[0], row[1]))
     return rows
 
