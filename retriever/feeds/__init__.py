@@ -1,1 +1,2 @@
-"""RSS/Atom feeds: the registry in the bot's database (`db`), the poller (`poller`), `newsqa feeds` (`cli`)."""
+"""RSS/Atom feeds: the registry in the bot's database (`db`), the poller (`poller`) and
+`newsqa feeds` (`cli`)."""
