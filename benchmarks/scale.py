@@ -1,7 +1,7 @@
 """Scale benchmark: index throughput, answer latency and citation@1 at ~100,000 sentences.
 
     python benchmarks/scale.py --backend postgres --sentences 100000
-    python benchmarks/scale.py --backend memory --sentences 100000
+    python benchmarks/scale.py --backend sqlite --sentences 100000
 
 The corpus is the German XQuAD paragraphs (one article each), copied under new ids, titles and sources
 until it holds `--sentences` sentences. Embedding 100k sentences with e5 on a small CPU takes hours,
@@ -123,10 +123,10 @@ def embed_base(
 
 def open_backend(backend: str, url: str, workdir: Path) -> tuple[SentenceStore, str, Any]:
     """The store, its settings value, and a server handle to stop afterwards (or None)."""
-    if backend == "memory":
-        from retriever.store.memory import MemorySentenceStore
+    if backend == "sqlite":
+        from retriever.store.sqlite import SQLiteSentenceStore
 
-        return MemorySentenceStore(workdir / "index"), "", None
+        return SQLiteSentenceStore(workdir / "index"), "", None
     from retriever.store.postgres import PostgresSentenceStore
 
     server = None
@@ -265,7 +265,7 @@ def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend", choices=["memory", "postgres"], required=True)
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], required=True)
     parser.add_argument("--sentences", type=int, default=100_000)
     parser.add_argument("--questions", type=int, default=300, help="how many XQuAD questions to ask (0: all)")
     parser.add_argument(
