@@ -15,7 +15,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="newsqa-bot",
         description="Run the newsqa Telegram bot (settings from the environment; see deploy/.env.example).",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of start-up errors")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging, and the traceback of a start-up error"
+    )
     return parser
 
 
