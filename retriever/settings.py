@@ -128,6 +128,16 @@ def check_document_store(url: str) -> str:
     return url
 
 
+def check_reader_model(value: str) -> str:
+    """A hub name is checked when the reader loads (a failure there means answers without a reader);
+    a local directory that is not there is a typo worth stopping for."""
+    if value.startswith(("/", ".", "~")) and not Path(value).expanduser().is_dir():
+        raise ConfigError(
+            f"NEWSQA_READER_MODEL {value!r} is not a directory (a model directory or a hub name)"
+        )
+    return value
+
+
 def _default_data_dir() -> Path:
     return Path(user_data_dir("newsqa", appauthor=False))
 
@@ -171,7 +181,7 @@ class Settings:
         data_dir = Path(raw_dir).expanduser() if raw_dir else _default_data_dir()
         return cls(
             data_dir=check_writable_dir(data_dir, "NEWSQA_DATA_DIR"),
-            reader_model=os.environ.get("NEWSQA_READER_MODEL", "").strip(),
+            reader_model=check_reader_model(os.environ.get("NEWSQA_READER_MODEL", "").strip()),
             document_store=check_document_store(os.environ.get("NEWSQA_DOCUMENT_STORE", "").strip()),
             index_default=bool_env("NEWSQA_INDEX_DEFAULT", True),
             question_cache=int_env("NEWSQA_QUESTION_CACHE", 1024),

@@ -91,6 +91,16 @@ def test_unwritable_data_dir(
         Settings.from_env()
 
 
+def test_reader_model_directory_must_exist(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env.setenv("NEWSQA_READER_MODEL", str(tmp_path / "no-such-model"))
+    with pytest.raises(ConfigError, match=r"NEWSQA_READER_MODEL '.*no-such-model' is not a directory"):
+        Settings.from_env()
+    env.setenv("NEWSQA_READER_MODEL", str(tmp_path))
+    assert Settings.from_env().reader_model == str(tmp_path)
+    env.setenv("NEWSQA_READER_MODEL", "deepset/gelectra-base-germanquad")  # a hub name: checked on load
+    assert Settings.from_env().reader_model == "deepset/gelectra-base-germanquad"
+
+
 def test_repr_masks_the_database_password() -> None:
     settings = Settings(document_store="postgresql://newsqa:s3cr%40t@db.example:5432/newsqa")
     assert "s3cr" not in repr(settings) and "postgresql://newsqa:***@db.example:5432/newsqa" in repr(settings)
