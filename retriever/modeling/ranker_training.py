@@ -197,7 +197,7 @@ def train_query_adapter(
             optimiser.step()
             schedule.step()
             step += 1
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if step % 20 == 0:
                 logger.info(
                     "epoch %d step %d/%d loss %.3f (%.0f s)",

