@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import re
 import sys
 import threading
@@ -212,10 +211,10 @@ def _one_line_start_up_errors(record: logging.LogRecord) -> bool:
     return True
 
 
-def configure_logging(secrets: Iterable[str], verbose: bool = False) -> None:
-    """Log lines to stderr, secrets redacted. Verbose: debug logging of newsqa and tracebacks of
-    start-up errors; otherwise NEWSQA_LOG_LEVEL (default INFO)."""
-    level = os.environ.get("NEWSQA_LOG_LEVEL", "").upper() or ("DEBUG" if verbose else "INFO")
+def configure_logging(secrets: Iterable[str], verbose: bool = False, level: str = "") -> None:
+    """Log lines to stderr, secrets redacted, at `level` (NEWSQA_LOG_LEVEL; default INFO, DEBUG when
+    verbose); verbose also keeps the tracebacks of start-up errors."""
+    level = level.upper() or ("DEBUG" if verbose else "INFO")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
     if not verbose:
@@ -253,7 +252,7 @@ def run_bot(settings: BotSettings | None = None, verbose: bool = False) -> int:
         print(f"newsqa bot: {exc}", file=sys.stderr)
         return 2
     secrets = secrets_of(settings)
-    configure_logging(secrets, verbose)
+    configure_logging(secrets, verbose, settings.log_level)
     _started.clear()
 
     def fail(message: str, exc: BaseException, code: int = 1) -> int:

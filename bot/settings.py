@@ -15,6 +15,7 @@
 | `NEWSQA_REFRESH_INTERVAL` | seconds between checks for articles indexed by another process | `30` |
 | `NEWSQA_BROADCAST_RATE` | digest messages per second sent to subscribers | `25` |
 | `NEWSQA_POLL_TIMEOUT` | long-polling timeout of getUpdates, seconds | `10` |
+| `NEWSQA_LOG_LEVEL` | `DEBUG`, `INFO`, `WARNING` or `ERROR` | `INFO` (`DEBUG` with `-v`) |
 """
 
 from __future__ import annotations
@@ -104,6 +105,13 @@ def async_database_url(url: str) -> str:
     return url
 
 
+def check_log_level(level: str) -> str:
+    level = level.upper()
+    if level and level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SettingsError(f"NEWSQA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    return level
+
+
 def check_database_url(url: str) -> str:
     """NEWSQA_DATABASE_URL is a SQLite or PostgreSQL URL SQLAlchemy can parse."""
     from sqlalchemy.engine import make_url
@@ -137,6 +145,7 @@ class BotSettings:
     refresh_interval: float = 30.0
     broadcast_rate: float = 25.0
     poll_timeout: float = 10.0
+    log_level: str = ""  # "": INFO, or DEBUG when run with -v
     # the core's own limits, so the bot never accepts what the core then refuses
     max_question_chars: int = MAX_QUESTION_CHARS
     max_upload_bytes: int = MAX_ARTICLE_BYTES
@@ -222,5 +231,6 @@ class BotSettings:
             refresh_interval=_float("NEWSQA_REFRESH_INTERVAL", 30.0, 0.05),
             broadcast_rate=_float("NEWSQA_BROADCAST_RATE", 25.0, 0.1),
             poll_timeout=_float("NEWSQA_POLL_TIMEOUT", 10.0, 0.0),
+            log_level=check_log_level(_env("NEWSQA_LOG_LEVEL")),
             core=core,
         )

@@ -22,6 +22,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
         "NEWSQA_WEBHOOK_SECRET",
         "NEWSQA_QUESTION_CACHE",
         "NEWSQA_BOT_MODE",
+        "NEWSQA_LOG_LEVEL",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NEWSQA_DATA_DIR", str(tmp_path / "data"))
@@ -43,6 +44,7 @@ def test_settings_error_is_a_config_error() -> None:
         ("TELEGRAM_BASE_URL", "127.0.0.1:8081", "TELEGRAM_BASE_URL must be an http(s) URL"),
         ("NEWSQA_QUESTION_CACHE", "abc", "NEWSQA_QUESTION_CACHE must be a whole number ≥ 0, got 'abc'"),
         ("NEWSQA_DOCUMENT_STORE", "redis://h", "NEWSQA_DOCUMENT_STORE must be empty"),
+        ("NEWSQA_LOG_LEVEL", "loud", "NEWSQA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got 'LOUD'"),
     ],
 )
 def test_bad_values_name_the_setting(env: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
