@@ -223,6 +223,15 @@ def _markdown_title_and_body(text: str) -> tuple[str | None, str]:
 def parse_article(text: str, source: str) -> Article:
     """Parse an article's text (Markdown when `source` ends in .md). Raises `ArticleError` naming
     `source` when it is empty or malformed."""
+    from retriever.markdown_text import MarkdownTooDeep
+
+    try:
+        return _parse_article(text, source)
+    except MarkdownTooDeep as exc:
+        raise ArticleError(f"{source}: {exc}") from None
+
+
+def _parse_article(text: str, source: str) -> Article:
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     if "\x00" in text:
         raise ArticleError(f"{source}: looks like a binary file, not an article")

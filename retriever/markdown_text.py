@@ -8,6 +8,9 @@ row, so that the sentence splitter and the citations see text as a reader sees i
 - links keep their text, not their URL; images (and their alt text) are dropped;
 - code blocks, fenced or indented, raw HTML and horizontal rules are dropped: they are not prose;
 - a YAML front matter block (`---` ... `---` at the very top) is dropped; its `title:` is kept.
+
+Markdown nested deeper than `MAX_NESTING` levels (quotes in quotes, lists in lists) is refused with
+`MarkdownTooDeep` rather than parsed: the parser would silently drop what lies deeper.
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ _SPACES = re.compile(r"[ \t\xa0]+")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?P<yaml>.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 _YAML_TITLE = re.compile(r"^title:[ \t]*(?P<title>.+?)[ \t]*$", re.MULTILINE)
 _SKIPPED_INLINE = frozenset({"image", "html_inline"})
+MAX_NESTING = 64  # no real article comes close; the parser's own default (20) drops deep quotes
+
+
+class MarkdownTooDeep(ValueError):
+    """The document nests blocks or inline markup too deep to be read whole."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,15 @@ class MarkdownBlock:
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    return MarkdownIt("commonmark", {"html": True, "maxNesting": MAX_NESTING}).enable(
+        ["table", "strikethrough"]
+    )
+
+
+def _check_depth(tokens: list[Token]) -> None:
+    deepest = max((child.level for token in tokens for child in [token, *(token.children or ())]), default=0)
+    if deepest >= MAX_NESTING - 1:
+        raise MarkdownTooDeep(f"Markdown nested more than {MAX_NESTING - 2} levels deep")
 
 
 def inline_text(children: list[Token] | None) -> str:
@@ -52,6 +68,7 @@ def inline_text(children: list[Token] | None) -> str:
 def markdown_inline(text: str) -> str:
     """One line of Markdown (a title) as plain text."""
     tokens = _parser().parseInline(text)
+    _check_depth(tokens)
     return inline_text(tokens[0].children if tokens else None)
 
 
@@ -70,7 +87,9 @@ def markdown_blocks(text: str) -> list[MarkdownBlock]:
     blocks: list[MarkdownBlock] = []
     kind = "paragraph"
     row: list[str] | None = None
-    for token in _parser().parse(text):
+    tokens = _parser().parse(text)
+    _check_depth(tokens)
+    for token in tokens:
         if token.type == "heading_open":
             kind = "heading"
         elif token.type == "heading_close":

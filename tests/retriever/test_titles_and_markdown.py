@@ -135,3 +135,13 @@ def test_markdown_blocks_kinds() -> None:
         ("row", "a | b"),
         ("row", "1 | 2"),
     ]
+
+
+def test_markdown_nested_too_deep_is_refused_not_cut() -> None:
+    from retriever.ingest import ArticleError
+
+    deep = parse_article("# T\n\n" + "> " * 30 + "Tief zitiert.\n\n" + "- " * 15 + "Tief gelistet.\n", "a.md")
+    assert [s.text for s in deep.sentences] == ["Tief zitiert.", "Tief gelistet."]
+    for hostile in ("> " * 5000 + "Text.\n", "- " * 40 + "Text.\n"):
+        with pytest.raises(ArticleError, match=r"a\.md: Markdown nested more than"):
+            parse_article("# T\n\n" + hostile, "a.md")
