@@ -14,6 +14,7 @@ traceback and debug logging. No secret (token, webhook secret, database password
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 import re
 import sys
@@ -163,11 +164,24 @@ _URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@")
 _QUERY_PASSWORD = re.compile(r"(?i)(\bpassword=)[^&\s'\"]+")
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
+# A secret this short is redacted wherever it stands alone (`:pw@`, `=k9`, `"k9"`), not inside longer
+# words: a one-letter webhook secret must not turn every "s" of every log line into <redacted>.
+_SHORT_SECRET = 8
+
+
+def _secret_pattern(secret: str) -> re.Pattern[str]:
+    escaped = re.escape(secret)
+    if len(secret) >= _SHORT_SECRET:
+        return re.compile(escaped)
+    return re.compile(rf"(?<![A-Za-z0-9]){escaped}(?![A-Za-z0-9])")
+
+
+def redact(text: str, secrets: Iterable[str | re.Pattern[str]]) -> str:
     """`text` with every secret (longest first) replaced, and every password in a URL masked as
     `mask_password` does."""
     for secret in secrets:
-        text = text.replace(secret, "<redacted>")
+        pattern = secret if isinstance(secret, re.Pattern) else _secret_pattern(secret)
+        text = pattern.sub("<redacted>", text)
     return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
 
 
@@ -191,7 +205,7 @@ class RedactingFormatter(logging.Formatter):
 
     def __init__(self, fmt: str, secrets: Iterable[str]) -> None:
         super().__init__(fmt)
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._secrets = [_secret_pattern(s) for s in sorted({s for s in secrets if s}, key=len, reverse=True)]
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record), self._secrets)
@@ -276,6 +290,13 @@ def run_bot(settings: BotSettings | None = None, verbose: bool = False) -> int:
     except (NewsQAError, SchemaError) as exc:
         return fail(str(exc), exc)
     except OSError as exc:
+        if settings.mode == "webhook" and exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            where = f"{settings.webhook_listen}:{settings.webhook_port}"
+            return fail(
+                f"cannot listen for webhook updates on {where} "
+                f"(NEWSQA_WEBHOOK_LISTEN, NEWSQA_WEBHOOK_PORT): {exc.strerror}",
+                exc,
+            )
         return fail(f"{exc.strerror or _reason(exc)}: {exc.filename or ''}".rstrip(": "), exc)
     except Exception as exc:  # a bug: still one line, and -v shows where
         return fail(f"start-up failed: {type(exc).__name__}: {_reason(exc)} (newsqa-bot -v shows more)", exc)

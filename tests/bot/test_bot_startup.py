@@ -4,6 +4,7 @@ secret in the output; `-v` adds the traceback. Plus the log formatter that redac
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -123,3 +124,31 @@ def test_redaction_of_short_and_long_secrets() -> None:
         assert secret not in line
     assert "Traceback" in line and "postgresql://x:***@h/db" in line
     assert redact("?user=u&password=hunter2&x=1", []) == "?user=u&password=***&x=1"
+    # a short secret is redacted where it stands alone, not inside longer words
+    assert redact("k9 k9x xk9 (k9) secret_token=k9, url=u:k9@h", ["k9"]) == (
+        "<redacted> k9x xk9 (<redacted>) secret_token=<redacted>, url=u:<redacted>@h"
+    )
+    assert redact("s is short: this stays", ["s"]) == "<redacted> is short: this stays"
+
+
+@pytest.mark.slow
+async def test_webhook_port_in_use(fake: FakeTelegram, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = subprocess_env(
+            fake,
+            tmp_path / "data",
+            NEWSQA_BOT_MODE="webhook",
+            NEWSQA_WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
+            NEWSQA_WEBHOOK_LISTEN="127.0.0.1",
+            NEWSQA_WEBHOOK_PORT=str(port),
+            NEWSQA_WEBHOOK_SECRET="s",  # one character: still never shown
+        )
+        code, output = await run_cli("bot", env=env)
+    assert code == 1
+    line = assert_one_line(
+        output, f"cannot listen for webhook updates on 127.0.0.1:{port} (NEWSQA_WEBHOOK_LISTEN"
+    )
+    assert line.endswith("Address already in use")  # the secret "s" inside words stays
