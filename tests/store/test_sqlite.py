@@ -188,3 +188,15 @@ def test_searches_do_not_query_sqlite_while_nothing_changed(
     article = parse_article("date 2024-02 Elbe\n\nDie Elbe führt Hochwasser bei Dresden.", "/elbe.txt")
     other.put_article(*docs_for(article))
     assert store.keyword_search("Hochwasser Dresden", 1)[0].meta["article_id"] == article.article_id
+
+
+def test_put_articles_writes_many_in_one_transaction(tmp_path: Path, docs_for: DocsFor) -> None:
+    store = SQLiteSentenceStore(tmp_path / "index")
+    articles = [
+        parse_article(f"date 2024-0{i + 1} Meldung {i}\n\nDer Hafen {i} wächst.", f"/m{i}.txt")
+        for i in range(3)
+    ]
+    store.put_articles([(*docs_for(a, indexed_at_offset_s=i), None) for i, a in enumerate(articles)])
+    reader = SQLiteSentenceStore(tmp_path / "index")
+    assert [a.title for a in reader.articles()] == ["Meldung 2", "Meldung 1", "Meldung 0"]
+    assert reader.keyword_search("Hafen", 5) and reader.check() == []
