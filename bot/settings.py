@@ -112,22 +112,6 @@ def check_log_level(level: str) -> str:
     return level
 
 
-def check_database_url(url: str) -> str:
-    """NEWSQA_DATABASE_URL is a SQLite or PostgreSQL URL SQLAlchemy can parse."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        backend = make_url(url).get_backend_name()
-    except (ArgumentError, ValueError):
-        backend = ""
-    if backend not in ("sqlite", "postgresql"):
-        raise SettingsError(
-            f"NEWSQA_DATABASE_URL must be a sqlite:/// or postgresql:// URL, got {mask_password(url)!r}"
-        )
-    return url
-
-
 @dataclass(frozen=True, repr=False)
 class BotSettings:
     """Everything the bot needs besides the retrieval core's own `Settings`."""
@@ -199,12 +183,6 @@ class BotSettings:
         mode = _env("NEWSQA_BOT_MODE", "polling").lower()
         if mode not in ("polling", "webhook"):
             raise SettingsError(f"NEWSQA_BOT_MODE must be 'polling' or 'webhook', got {mode!r}")
-        # With the index in PostgreSQL, subscriptions and deliveries go to the same database.
-        database_url = _env("NEWSQA_DATABASE_URL") or core.document_store
-        if database_url:
-            check_database_url(database_url)
-        else:
-            database_url = f"sqlite+aiosqlite:///{core.data_dir / 'bot.sqlite3'}"
         port_raw = _env("NEWSQA_WEBHOOK_PORT", "8443")
         try:
             port = int(port_raw)
@@ -222,7 +200,7 @@ class BotSettings:
             base_url=base_url,
             admin_ids=parse_admin_ids(_env("NEWSQA_ADMIN_IDS")),
             timezone=check_timezone(_env("NEWSQA_TIMEZONE", "Europe/Berlin") or "Europe/Berlin"),
-            database_url=async_database_url(database_url),
+            database_url=async_database_url(core.app_database_url),
             mode=mode,  # type: ignore[arg-type]
             webhook_url=_env("NEWSQA_WEBHOOK_URL"),
             webhook_secret=_env("NEWSQA_WEBHOOK_SECRET") or secrets.token_urlsafe(32),

@@ -142,6 +142,24 @@ def _default_data_dir() -> Path:
     return Path(user_data_dir("newsqa", appauthor=False))
 
 
+def check_database_url(url: str) -> str:
+    """NEWSQA_DATABASE_URL is empty or a SQLite or PostgreSQL URL SQLAlchemy can parse."""
+    if not url:
+        return url
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):
+        backend = ""
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"NEWSQA_DATABASE_URL must be a sqlite:/// or postgresql:// URL, got {mask_password(url)!r}"
+        )
+    return url
+
+
 @dataclass(frozen=True, repr=False)
 class Settings:
     """Where state lives and which models and store to use."""
@@ -164,6 +182,13 @@ class Settings:
     feed_interval: float = 900.0
     fetch_timeout: float = 15.0
 
+    @property
+    def app_database_url(self) -> str:
+        """The database of the bot's subscriptions and the feed registry, with no driver chosen:
+        NEWSQA_DATABASE_URL, else the document store's PostgreSQL (one database to run), else
+        `bot.sqlite3` in the data dir. The bot and `newsqa feeds` both find it here."""
+        return self.database_url or self.document_store or f"sqlite:///{self.data_dir / 'bot.sqlite3'}"
+
     def __repr__(self) -> str:
         values = []
         for item in fields(self):
@@ -185,7 +210,7 @@ class Settings:
             document_store=check_document_store(os.environ.get("NEWSQA_DOCUMENT_STORE", "").strip()),
             index_default=bool_env("NEWSQA_INDEX_DEFAULT", True),
             question_cache=int_env("NEWSQA_QUESTION_CACHE", 1024),
-            database_url=os.environ.get("NEWSQA_DATABASE_URL", "").strip(),
+            database_url=check_database_url(os.environ.get("NEWSQA_DATABASE_URL", "").strip()),
             allow_private_urls=bool_env("NEWSQA_ALLOW_PRIVATE_URLS", False),
             feed_interval=int_env("NEWSQA_FEED_INTERVAL", 900, minimum=10),
             fetch_timeout=int_env("NEWSQA_FETCH_TIMEOUT", 15, minimum=1),

@@ -194,11 +194,8 @@ def sync_database_url(url: str) -> str:
 
 
 def database_url(settings: Settings) -> str:
-    """The bot's database as the bot finds it (bot.settings does the same with asyncio drivers)."""
-    url = settings.database_url or settings.document_store
-    if not url:
-        url = f"sqlite:///{settings.data_dir / 'bot.sqlite3'}"
-    return sync_database_url(url)
+    """The bot's database (`Settings.app_database_url`) with the synchronous driver."""
+    return sync_database_url(settings.app_database_url)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

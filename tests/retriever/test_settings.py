@@ -15,6 +15,7 @@ VARIABLES = (
     "NEWSQA_DOCUMENT_STORE",
     "NEWSQA_INDEX_DEFAULT",
     "NEWSQA_QUESTION_CACHE",
+    "NEWSQA_DATABASE_URL",
 )
 
 
@@ -119,3 +120,23 @@ def test_mask_and_find_passwords_in_urls() -> None:
     )
     assert url_password("postgresql://u:p%40ss@h/db") == "p%40ss"
     assert url_password("postgresql://h/db?password=x1") == "x1" and url_password("sqlite:///x") == ""
+
+
+def test_bot_and_feed_registry_share_one_database(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bot.settings import BotSettings
+    from retriever.feeds.db import database_url
+
+    def both() -> tuple[str, str]:
+        return BotSettings.from_env().database_url, database_url(Settings.from_env())
+
+    assert both() == (
+        f"sqlite+aiosqlite:///{tmp_path / 'data' / 'bot.sqlite3'}",
+        f"sqlite:///{tmp_path / 'data' / 'bot.sqlite3'}",
+    )
+    env.setenv("NEWSQA_DOCUMENT_STORE", "postgresql://u:pw@127.0.0.1/news")
+    assert both() == ("postgresql+asyncpg://u:pw@127.0.0.1/news", "postgresql+psycopg://u:pw@127.0.0.1/news")
+    env.setenv("NEWSQA_DATABASE_URL", "sqlite:////srv/bot.db")
+    assert both() == ("sqlite+aiosqlite:////srv/bot.db", "sqlite:////srv/bot.db")
+    env.setenv("NEWSQA_DATABASE_URL", "mysql://u:pw@h/db")
+    with pytest.raises(ConfigError, match="NEWSQA_DATABASE_URL"):
+        Settings.from_env()
