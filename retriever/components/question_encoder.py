@@ -21,7 +21,8 @@ class AdaptedTextEmbedder(E5TextEmbedder):
     """Embeds a question with the `query:` prefix through the base model + query adapter."""
 
     def __init__(self, adapter: str = "", cache_size: int = 1024, threads: int = 0) -> None:
-        super().__init__(variant="original", cache_size=cache_size)
+        # not super(): @component replaces the class, so the zero-argument form sees another type
+        E5TextEmbedder.__init__(self, variant="original", cache_size=cache_size)
         self.adapter = adapter
         self.threads = threads
 

