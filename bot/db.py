@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -31,10 +29,11 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from retriever.database import prepare_sqlite_file, sqlite_pragmas
 
 SCHEMA_VERSION = 2
 
@@ -162,22 +161,11 @@ async def _v2_message_articles(conn: AsyncConnection) -> None:
 MIGRATIONS: dict[int, Callable[[AsyncConnection], Awaitable[None]]] = {2: _v2_message_articles}
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
-
-
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for `url`; for SQLite, creates the parent directory and enables WAL."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if prepare_sqlite_file(url):
         engine = create_async_engine(url)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
 

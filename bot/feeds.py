@@ -24,7 +24,8 @@ from typing import Any
 from telegram.ext import Application, ContextTypes
 
 from bot.services import Services, services
-from retriever.feeds.db import FeedRegistry, sync_database_url
+from retriever.database import sync_database_url
+from retriever.feeds.db import FeedRegistry
 from retriever.feeds.poller import FeedPoller, PollReport
 from retriever.ingest import Article
 from retriever.models import ArticleInfo

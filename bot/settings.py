@@ -29,6 +29,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from retriever.database import async_database_url
 from retriever.errors import ConfigError
 from retriever.ingest import MAX_ARTICLE_BYTES
 from retriever.settings import MAX_QUESTION_CHARS, Settings, mask_password
@@ -90,19 +91,6 @@ def check_timezone(name: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise SettingsError(f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)") from None
     return name
-
-
-def async_database_url(url: str) -> str:
-    """Use the asyncio driver for plain `postgresql://` and `sqlite://` URLs."""
-    for plain, driver in (
-        ("postgresql://", "postgresql+asyncpg://"),
-        ("postgres://", "postgresql+asyncpg://"),
-        ("postgresql+psycopg2://", "postgresql+asyncpg://"),
-        ("sqlite://", "sqlite+aiosqlite://"),
-    ):
-        if url.startswith(plain):
-            return driver + url[len(plain) :]
-    return url
 
 
 def check_log_level(level: str) -> str:

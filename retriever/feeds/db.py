@@ -18,7 +18,6 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -38,10 +37,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from retriever.database import prepare_sqlite_file, sqlite_pragmas, sync_database_url
 from retriever.settings import Settings
 
 PENDING = "pending"
@@ -159,6 +158,21 @@ class EntryInfo:
     attempts: int
 
 
+def _entry_info(row: FeedEntry) -> EntryInfo:
+    return EntryInfo(
+        row.id,
+        row.feed_id,
+        row.link,
+        row.title,
+        row.published,
+        row.summary,
+        row.status,
+        row.announce,
+        row.article_id,
+        row.attempts,
+    )
+
+
 @dataclass(frozen=True)
 class NewEntry:
     """One entry as read from a feed document."""
@@ -180,39 +194,15 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(" ".join(text.split()).casefold().encode("utf-8")).hexdigest()
 
 
-def sync_database_url(url: str) -> str:
-    """The synchronous driver for a bot database URL (the bot itself uses the asyncio drivers)."""
-    for prefix, driver in (
-        ("sqlite+aiosqlite://", "sqlite://"),
-        ("postgresql+asyncpg://", "postgresql+psycopg://"),
-        ("postgresql://", "postgresql+psycopg://"),
-        ("postgres://", "postgresql+psycopg://"),
-    ):
-        if url.startswith(prefix):
-            return driver + url[len(prefix) :]
-    return url
-
-
 def database_url(settings: Settings) -> str:
     """The bot's database (`Settings.app_database_url`) with the synchronous driver."""
     return sync_database_url(settings.app_database_url)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
 def open_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if prepare_sqlite_file(url):
         engine = create_engine(url)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     Base.metadata.create_all(engine)
@@ -379,21 +369,7 @@ class FeedRegistry:
                 .order_by(FeedEntry.id)
                 .limit(limit)
             )
-            return [
-                EntryInfo(
-                    r.id,
-                    r.feed_id,
-                    r.link,
-                    r.title,
-                    r.published,
-                    r.summary,
-                    r.status,
-                    r.announce,
-                    r.article_id,
-                    r.attempts,
-                )
-                for r in rows
-            ]
+            return [_entry_info(r) for r in rows]
 
     def claim(self, entry_id: int) -> bool:
         """`pending -> indexing` (or a stale claim taken over); False when another poller has it."""
@@ -471,18 +447,4 @@ class FeedRegistry:
             query = select(FeedEntry).order_by(FeedEntry.id)
             if feed_id is not None:
                 query = query.where(FeedEntry.feed_id == feed_id)
-            return [
-                EntryInfo(
-                    r.id,
-                    r.feed_id,
-                    r.link,
-                    r.title,
-                    r.published,
-                    r.summary,
-                    r.status,
-                    r.announce,
-                    r.article_id,
-                    r.attempts,
-                )
-                for r in session.scalars(query)
-            ]
+            return [_entry_info(r) for r in session.scalars(query)]

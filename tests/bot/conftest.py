@@ -14,7 +14,7 @@ from fake_telegram import FakeTelegram
 from sqlalchemy.engine import make_url
 
 from bot.app import NewsQAApplication
-from bot.settings import async_database_url
+from retriever.database import async_database_url
 from retriever.service import NewsQA
 from retriever.settings import Settings
 

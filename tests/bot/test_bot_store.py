@@ -13,7 +13,8 @@ from sqlalchemy import insert, update
 from bot.db import SCHEMA_VERSION, SchemaError, SchemaVersion, create_engine, init_db
 from bot.jobs import missed_slot, parse_hhmm
 from bot.repository import Repository, SubscriptionInfo
-from bot.settings import BotSettings, SettingsError, async_database_url, parse_admin_ids
+from bot.settings import BotSettings, SettingsError, parse_admin_ids
+from retriever.database import async_database_url
 from retriever.models import ArticleInfo
 
 
