@@ -16,7 +16,6 @@ which `refresh_job` runs before each fan-out.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +26,8 @@ from bot.services import Services, services
 from retriever.database import sync_database_url
 from retriever.feeds.db import FeedRegistry
 from retriever.feeds.poller import FeedPoller, PollReport
+from retriever.indexer import article_info
 from retriever.ingest import Article
-from retriever.models import ArticleInfo
 from retriever.web.fetch import FetchLimits
 
 logger = logging.getLogger(__name__)
@@ -91,17 +90,6 @@ async def close_feeds(application: AnyApplication) -> None:
         await asyncio.to_thread(runtime.close)
 
 
-def _article_info(article: Article) -> ArticleInfo:
-    return ArticleInfo(
-        article_id=article.article_id,
-        title=article.title,
-        date=article.date,
-        sentence_count=len(article.sentences),
-        source=article.source,
-        indexed_at=dt.datetime.now(dt.UTC).isoformat(),
-    )
-
-
 async def poll_feeds(
     application: AnyApplication, feed_ids: list[int] | None = None, wait: bool = False
 ) -> PollReport | None:
@@ -116,7 +104,7 @@ async def poll_feeds(
     def before_index(article: Article, announce: bool) -> None:
         if not announce:  # runs in the worker thread: hand the write to the event loop and wait
             future = asyncio.run_coroutine_threadsafe(
-                found.repo.mark_articles_seen([_article_info(article)]), loop
+                found.repo.mark_articles_seen([article_info(article)]), loop
             )
             future.result(timeout=60)
 

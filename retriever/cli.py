@@ -92,17 +92,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _describe(result: IndexResult) -> str:
-    a = result.article
-    what = {
-        "added": "added",
-        "replaced": f"replaced {result.replaced}",
-        "unchanged": "skipped (already indexed)",
-        "duplicate": f"skipped (same text already indexed from {a.source})",
-    }[result.status]
-    return f"{what}: {a.article_id} {a.title!r} ({a.sentence_count} sentences)"
-
-
 def cmd_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -132,7 +121,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         bar.update()
         key = "failed" if isinstance(outcome, ArticleError) else outcome.status
         counts[key] = counts.get(key, 0) + 1
-        line = f"error: {outcome}" if isinstance(outcome, ArticleError) else f"{path}: {_describe(outcome)}"
+        line = f"error: {outcome}" if isinstance(outcome, ArticleError) else f"{path}: {outcome.describe()}"
         # printed once the article is committed: every reported article survives a crash from here on
         bar.write(line, file=sys.stderr if isinstance(outcome, ArticleError) else sys.stdout)
         sys.stdout.flush()

@@ -100,3 +100,15 @@ class IndexResult:
     article: ArticleInfo
     replaced: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One line for a person: what happened, and to which article."""
+        a = self.article
+        what = {
+            "added": "added",
+            "replaced": f"replaced {self.replaced}",
+            "unchanged": "skipped (already indexed)",
+            "duplicate": f"skipped (same text already indexed from {a.source})",
+        }[self.status]
+        when = f"{a.date}, " if a.date else ""
+        return f"{what}: {a.article_id} {a.title!r} ({when}{a.sentence_count} sentences)"

@@ -29,14 +29,5 @@ def index_urls(service: Callable[[], Any], urls: Sequence[str]) -> int:
             failed += 1
             print(f"error: {exc}", file=sys.stderr)
             continue
-        a = result.article
-        what = {
-            "added": "added",
-            "replaced": f"replaced {result.replaced}",
-            "unchanged": "skipped (already indexed)",
-            "duplicate": f"skipped (same text already indexed from {a.source})",
-        }[result.status]
-        print(
-            f"{url}: {what}: {a.article_id} {a.title!r} ({a.date or 'no date'}, {a.sentence_count} sentences)"
-        )
+        print(f"{url}: {result.describe()}")
     return 1 if failed else 0
