@@ -1,4 +1,4 @@
-"""The e5 base model, built (or found in the model cache) once per test session."""
+"""The e5 base model, built once per test session (in the session's own cache: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def base() -> tuple[Any, Any]:
-    """(BertModel, tokenizer) of the rebuilt base; the first session on a machine builds it (~20 s)."""
+    """(BertModel, tokenizer) of the rebuilt base; building it takes ~10-20 s on 2 cores."""
     from retriever.modeling.base import load_base
 
     started = time.perf_counter()
