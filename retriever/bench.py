@@ -35,34 +35,6 @@ from retriever.metrics import exact_match, f1, percentile
 MARK = "<!-- bench:{name}:{edge} -->"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("suite", choices=["xquad", "default"], help="which benchmark to run")
-    parser.add_argument(
-        "--data", type=Path, default=Path("benchmarks/data"), help="folder with xquad.{de,en}.json"
-    )
-    parser.add_argument("--limit", type=int, default=0, help="only the first N paragraphs (quick runs)")
-    parser.add_argument(
-        "--output", type=Path, default=Path("docs/benchmarks.md"), help="results file to update"
-    )
-    parser.add_argument("--no-write", action="store_true", help="print results only")
-    parser.add_argument("--json", type=Path, default=None, help="also write raw numbers as JSON here")
-    parser.add_argument(
-        "--distractors",
-        type=int,
-        default=0,
-        help="xquad: also index this many real news articles (10kGNAD rows 0-511, benchmark rows only)",
-    )
-    parser.add_argument(
-        "--gnad", type=Path, default=Path("../shared/data/10kGNAD/test.csv"), help="10kGNAD test.csv"
-    )
-    parser.add_argument(
-        "--reranker", default="", help="cross-encoder of the '+ cross-encoder' row (default: shipped one)"
-    )
-    parser.add_argument(
-        "--adapter", default="", help="query adapter of the '+ question encoder' row (default: shipped one)"
-    )
-
-
 # ---- XQuAD -------------------------------------------------------------------------------------
 
 

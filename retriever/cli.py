@@ -229,6 +229,38 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run(args)
 
 
+# XQuAD and 10kGNAD are read where the project's data lives (../shared/data beside the checkout);
+# they are benchmark data, not part of the product, so the repository holds no copy.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    # Here rather than in retriever.bench, so that `newsqa --help` does not import haystack.
+    parser.add_argument("suite", choices=["xquad", "default"], help="which benchmark to run")
+    parser.add_argument("--data", type=Path, default=SHARED_DATA, help="folder with xquad.{de,en}.json")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N paragraphs (quick runs)")
+    parser.add_argument(
+        "--output", type=Path, default=Path("docs/benchmarks.md"), help="results file to update"
+    )
+    parser.add_argument("--no-write", action="store_true", help="print results only")
+    parser.add_argument("--json", type=Path, default=None, help="also write raw numbers as JSON here")
+    parser.add_argument(
+        "--distractors",
+        type=int,
+        default=0,
+        help="xquad: also index this many real news articles (10kGNAD rows 0-511, benchmark rows only)",
+    )
+    parser.add_argument(
+        "--gnad", type=Path, default=SHARED_DATA / "10kGNAD" / "test.csv", help="10kGNAD test.csv"
+    )
+    parser.add_argument(
+        "--reranker", default="", help="cross-encoder of the '+ cross-encoder' row (default: shipped one)"
+    )
+    parser.add_argument(
+        "--adapter", default="", help="query adapter of the '+ question encoder' row (default: shipped one)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newsqa", description="Cited answers about German news articles.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and model loading")
@@ -271,9 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_feeds_parser(sub)  # newsqa feeds add|list|remove|poll
 
     p = sub.add_parser("bench", help="quality and speed benchmarks")
-    from retriever.bench import add_arguments
-
-    add_arguments(p)
+    _add_bench_arguments(p)
     p.set_defaults(func=cmd_bench)
     return parser
 
