@@ -12,11 +12,15 @@ import argparse
 import datetime as dt
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from retriever.feeds.db import FeedInfo, FeedRegistry
 from retriever.settings import Settings
-from retriever.web.fetch import FetchError, check_url
+
+if TYPE_CHECKING:
+    from retriever.feeds.db import FeedInfo, FeedRegistry
+
+# The registry (SQLAlchemy) and the fetcher (httpx) are imported by the commands that use them:
+# `newsqa` builds this parser on every run, and `newsqa ask` should not pay for them.
 
 
 def add_parser(sub: Any) -> None:
@@ -38,6 +42,8 @@ def add_parser(sub: Any) -> None:
 
 
 def _registry() -> tuple[Settings, FeedRegistry]:
+    from retriever.feeds.db import FeedRegistry
+
     settings = Settings.from_env()
     return settings, FeedRegistry.from_settings(settings)
 
@@ -62,6 +68,8 @@ def parse_feed_id(raw: str) -> int | None:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    from retriever.web.fetch import FetchError, check_url
+
     settings, registry = _registry()
     try:
         url = check_url(args.url, settings.allow_private_urls)
