@@ -64,7 +64,13 @@ def main() -> int:
         rate = f"{total / seconds:.2f} entries/s, {sentences / seconds:.1f} sentences/s"
         print(f"pass: {seconds:.1f} s, {rate}")
         print(f"entry outcomes: {statuses}")
-        print(f"duplicates: {len(keys) - len(set(keys))}, missing: {total - statuses.get('indexed', 0)}")
+        # Entries with the same text are one story (the poller's content hash): one article each.
+        stories = len({site.story(n).text for n in range(total)})
+        indexed = statuses.get("indexed", 0)
+        print(
+            f"distinct stories: {stories}, articles in the index: {len(qa.articles())}, "
+            f"entries recorded twice: {len(keys) - len(set(keys))}, missing: {stories - indexed}"
+        )
         print(
             f"second pass: {len(second.entries)} entries, "
             f"{sum(f.status == 'not_modified' for f in second.feeds)} feeds 304"

@@ -93,7 +93,12 @@ class NewsServer:
         if n not in self._cache:
             category, text = self.news[n % len(self.news)]
             found = sentences_of(text)
-            lead, rest = found[0], found[1 : self.sentences + 1] or found[:1]
+            # Story n and story n + len(news) come from the same row: the later one takes the next
+            # sentences of it, so that a large site (a benchmark) has no two pages with the same text.
+            window = 1 + (n // len(self.news)) * self.sentences
+            lead, rest = found[0], found[window : window + self.sentences] or found[1 : self.sentences + 1]
+            if window > 1 and rest:
+                lead = rest[0]
             words = lead.split()
             title = " ".join(words[:9]).rstrip(",.:;") + (" …" if len(words) > 9 else "")
             half = max(1, len(rest) // 2)
