@@ -15,6 +15,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,9 +72,11 @@ def main() -> int:
             f"distinct stories: {stories}, articles in the index: {len(qa.articles())}, "
             f"entries recorded twice: {len(keys) - len(set(keys))}, missing: {stories - indexed}"
         )
+        again = Counter(entry.status for entry in second.entries)
         print(
-            f"second pass: {len(second.entries)} entries, "
-            f"{sum(f.status == 'not_modified' for f in second.feeds)} feeds 304"
+            f"second pass: {len(second.entries)} entries {dict(again)}, "
+            f"{sum(f.status == 'not_modified' for f in second.feeds)} feeds 304; "
+            f"articles in the index now: {len(qa.articles())} of {stories}"
         )
         print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
         fetched = fetch_article(site.url("/words/2000.html"), limits=limits)
