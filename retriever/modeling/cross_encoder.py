@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from retriever.modeling.encoder import PASSAGE_PREFIX, QUERY_PREFIX
+from retriever.modeling.encoder import PASSAGE_PREFIX, QUERY_PREFIX, pad_encodings
 
 ARTIFACT = Path(__file__).parent / "artifacts" / "reranker.safetensors"
 
@@ -35,14 +35,7 @@ class CrossEncoder(nn.Module):
         pairs = [(QUERY_PREFIX + q, PASSAGE_PREFIX + s) for q, s in zip(question, sentences, strict=True)]
         if hasattr(self.tokenizer, "encode_batch"):
             self.tokenizer.enable_truncation(self.max_length)
-            encodings = self.tokenizer.encode_batch(pairs)
-            width = max(len(e.ids) for e in encodings)
-            ids = torch.full((len(pairs), width), self.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(pairs), width), dtype=torch.long)
-            for row, e in enumerate(encodings):
-                ids[row, : len(e.ids)] = torch.tensor(e.ids)
-                mask[row, : len(e.ids)] = 1
-            return {"input_ids": ids, "attention_mask": mask}
+            return pad_encodings(self.tokenizer.encode_batch(pairs), self.pad_id)
         out = self.tokenizer(
             [p[0] for p in pairs], [p[1] for p in pairs], padding=True, truncation=True,
             max_length=self.max_length, return_tensors="pt",

@@ -27,6 +27,19 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(pooled, dim=-1)
 
 
+def pad_encodings(encodings: Sequence[Any], pad_id: int) -> dict[str, torch.Tensor]:
+    """A batch of bare `tokenizers` encodings as padded `input_ids` and `attention_mask` tensors."""
+    import torch
+
+    width = max(len(e.ids) for e in encodings)
+    ids = torch.full((len(encodings), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(encodings), width), dtype=torch.long)
+    for row, e in enumerate(encodings):
+        ids[row, : len(e.ids)] = torch.tensor(e.ids)
+        mask[row, : len(e.ids)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
 class E5Encoder:
     """Embeds texts with a BertModel + tokenizer (the rebuilt base, or the base with an adapter)."""
 
@@ -41,16 +54,7 @@ class E5Encoder:
 
     def tokenize(self, texts: Sequence[str], prefix: str) -> Any:
         if hasattr(self.tokenizer, "encode_batch"):  # a bare `tokenizers.Tokenizer`: loads 2x faster
-            import torch
-
-            encodings = self.tokenizer.encode_batch([prefix + t for t in texts])
-            width = max(len(e.ids) for e in encodings)
-            ids = torch.full((len(encodings), width), self.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(encodings), width), dtype=torch.long)
-            for row, e in enumerate(encodings):
-                ids[row, : len(e.ids)] = torch.tensor(e.ids)
-                mask[row, : len(e.ids)] = 1
-            return {"input_ids": ids, "attention_mask": mask}
+            return pad_encodings(self.tokenizer.encode_batch([prefix + t for t in texts]), self.pad_id)
         return self.tokenizer(
             [prefix + t for t in texts],
             padding=True,
