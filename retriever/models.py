@@ -57,6 +57,9 @@ class Answer:
     latency_ms: float = 0.0
     # "reader" when an extractive QA model gave a span, "sentence" when the best sentence is the answer
     mode: Literal["reader", "sentence", "abstain"] = "abstain"
+    # with mode "reader": where the answer stands in citations[0].text (character offsets), so that
+    # it can be shown in its sentence; the answer is always exactly that slice of the cited sentence
+    span: tuple[int, int] | None = None
 
     @property
     def abstained(self) -> bool:

@@ -1,0 +1,290 @@
+"""Training data and the training loop of the extractive reader (`retriever.modeling.reader`).
+
+Examples are (question, sentence, answer span or none):
+- answerable: every XQuAD-train question, in each of the 12 languages (same ids), over the German
+  sentence that holds the German answer span;
+- no answer, same paragraph: a sibling sentence that does not contain the answer (the hardest case:
+  same topic, same names, different fact);
+- no answer, real news: a sentence of 10kGNAD rows 512-1027 (the rows open to training; 0-511 are
+  benchmark-only) sharing the most content words with the German question (a lexical near-miss).
+Only XQuAD-train articles are read (`retriever.bench.in_split`); `dev_every` holds some of them out.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import random
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retriever.bench import Corpus, load_xquad
+from retriever.german import analyze
+from retriever.ingest import split_sentences
+
+logger = logging.getLogger(__name__)
+
+LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
+GNAD_TRAIN_ROWS = range(512, 1028)
+
+
+@dataclass(frozen=True)
+class Example:
+    question: str
+    sentence: str
+    start: int = -1  # answer span in the sentence; -1: the sentence does not answer the question
+    end: int = -1
+    kind: str = "answer"  # answer | sibling | news
+    language: str = "de"
+    group: int = -1  # the XQuAD question it came from
+
+
+@dataclass
+class ReaderSet:
+    positives: list[Example] = field(default_factory=list)
+    siblings: dict[int, list[Example]] = field(default_factory=dict)  # question -> no-answer examples
+    news: dict[int, list[Example]] = field(default_factory=dict)
+    corpus: Corpus | None = None
+    questions: list[int] = field(default_factory=list)  # corpus question indexes in this set
+
+
+def question_texts(folder: Path, languages: Sequence[str]) -> dict[str, dict[str, str]]:
+    """language -> XQuAD question id -> question text."""
+    out: dict[str, dict[str, str]] = {}
+    for lang in languages:
+        data = json.loads((folder / f"xquad.{lang}.json").read_text(encoding="utf-8"))["data"]
+        out[lang] = {q["id"]: q["question"] for a in data for p in a["paragraphs"] for q in p["qas"]}
+    return out
+
+
+def news_sentences(path: Path, rows: range = GNAD_TRAIN_ROWS, limit: int = 0) -> list[str]:
+    """Sentences of the 10kGNAD rows open to training (never rows 0-511)."""
+    if rows.start < 512:
+        raise ValueError("10kGNAD rows 0-511 are for benchmarks only and are never trained on")
+    out: list[str] = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row, (_, text) in enumerate(csv.reader(handle, delimiter=";", quotechar="'")):
+            if row in rows:
+                out.extend(s.text for s in split_sentences(text) if 30 <= len(s.text) <= 400)
+            if limit and len(out) >= limit:
+                break
+    return out
+
+
+class _KeywordIndex:
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.postings: dict[str, list[int]] = defaultdict(list)
+        for i, text in enumerate(texts):
+            for token in set(analyze(text)):
+                self.postings[token].append(i)
+
+    def nearest(self, query: str, k: int) -> list[int]:
+        counts: dict[int, float] = defaultdict(float)
+        for token in set(analyze(query)):
+            hits = self.postings.get(token, [])
+            if 0 < len(hits) < 2000:
+                for i in hits:
+                    counts[i] += 1.0 / len(hits) ** 0.5
+        return sorted(counts, key=counts.__getitem__, reverse=True)[:k]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def load_reader_set(
+    folder: Path,
+    languages: Sequence[str] = LANGUAGES,
+    keep_article: Callable[[int], bool] | None = None,
+    news: list[str] | None = None,
+    news_per_question: int = 2,
+) -> ReaderSet:
+    """Reader examples from XQuAD-train (articles kept by `keep_article(position in train)`)."""
+    corpus = load_xquad(folder, split="train")
+    texts = question_texts(folder, languages)
+    names = [a.source.split(":")[1] for a in corpus.articles]
+    order = list(dict.fromkeys(names))
+    news_index = _KeywordIndex(news) if news else None
+    data = ReaderSet(corpus=corpus)
+    for qi, q in enumerate(corpus.questions):
+        if keep_article is not None and not keep_article(order.index(names[q.article])):
+            continue
+        article = corpus.articles[q.article]
+        end = q.start + len(q.gold)
+        gold = next((s for s in article.sentences if s.start <= q.start and end <= s.end), None)
+        if gold is None:  # the answer crosses a sentence boundary: no single sentence to cite
+            continue
+        data.questions.append(qi)
+        answers = {_norm(g) for g in q.golds}
+        for lang in languages:
+            question = texts[lang].get(q.qid)
+            if question:
+                data.positives.append(
+                    Example(question, gold.text, q.start - gold.start, end - gold.start, "answer", lang, qi)
+                )
+        sib = [s for s in article.sentences if s is not gold and not any(a in _norm(s.text) for a in answers)]
+        data.siblings[qi] = [
+            Example(texts[lang][q.qid], s.text, kind="sibling", language=lang, group=qi)
+            for s in sib
+            for lang in languages
+            if q.qid in texts[lang]
+        ]
+        if news_index is not None:
+            near = [news_index.texts[i] for i in news_index.nearest(q.de, news_per_question)]
+            data.news[qi] = [
+                Example(texts[lang][q.qid], s, kind="news", language=lang, group=qi)
+                for s in near
+                if not any(a in _norm(s) for a in answers)
+                for lang in languages
+                if q.qid in texts[lang]
+            ]
+    return data
+
+
+def epoch_examples(data: ReaderSet, rng: random.Random, negatives: float = 1.0, news_share: float = 0.3) -> list[Example]:
+    """All answerable examples and, per answerable one, `negatives` no-answer examples on average
+    (`news_share` of them from real news when there are any)."""
+    out = list(data.positives)
+    for example in data.positives:
+        count = int(negatives) + (rng.random() < negatives - int(negatives))
+        for _ in range(count):
+            pool = data.news.get(example.group) if rng.random() < news_share else None
+            pool = pool or data.siblings.get(example.group) or data.news.get(example.group)
+            if pool:
+                same = [e for e in pool if e.language == example.language] or pool
+                out.append(rng.choice(same))
+    rng.shuffle(out)
+    return out
+
+
+def token_targets(batch: Any, examples: Sequence[Example]) -> tuple[list[int], list[int]]:
+    """Start/end token of each example's span (0, the no-answer token, for none or a truncated span)."""
+    starts, ends = [], []
+    for row, ex in enumerate(examples):
+        s = e = 0
+        if ex.start >= 0:
+            spans = batch.offsets[row]
+            first = [i for i, (a, b) in enumerate(spans) if a >= 0 and b > ex.start]
+            last = [i for i, (a, b) in enumerate(spans) if a >= 0 and a < ex.end]
+            if first and last and first[0] <= last[-1]:
+                s, e = first[0], last[-1]
+        starts.append(s)
+        ends.append(e)
+    return starts, ends
+
+
+@dataclass
+class ReaderTrainConfig:
+    seed: int = 13
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 1e-3
+    head_lr: float = 3e-3
+    rank: int = 16
+    alpha: float = 32.0
+    negatives: float = 1.0
+    news_share: float = 0.3
+    max_length: int = 128
+    threads: int = 2
+    max_minutes: float = 100.0
+
+
+def train_reader(
+    data: ReaderSet,
+    config: ReaderTrainConfig,
+    on_checkpoint: Callable[[int, Any, dict[str, Any]], None] | None = None,
+    checkpoint_every: int = 200,
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """LoRA on every linear layer of the base plus the span head; returns (model, layers, log)."""
+    import numpy as np
+    import torch
+
+    from retriever.modeling.base import load_base
+    from retriever.modeling.lora import add_lora
+    from retriever.modeling.ranker_training import set_seed
+    from retriever.modeling.reader import SpanReader
+
+    torch.set_num_threads(config.threads)
+    set_seed(config.seed)
+    bert, _ = load_base()
+    from tokenizers import Tokenizer
+
+    from retriever.modeling.base import ensure_base
+
+    tokenizer = Tokenizer.from_file(str(ensure_base() / "tokenizer.json"))
+    layers = add_lora(bert, config.rank, config.alpha)
+    model = SpanReader(bert, tokenizer, max_length=config.max_length)
+    lora = [p for layer in layers.values() for p in (layer.lora_a, layer.lora_b)]
+    optimiser = torch.optim.AdamW(
+        [{"params": lora, "lr": config.lr}, {"params": model.head.parameters(), "lr": config.head_lr}],
+        weight_decay=0.0,
+    )
+    rng = random.Random(config.seed)
+    per_epoch = int(len(data.positives) * (1 + config.negatives))
+    steps = config.epochs * ((per_epoch + config.batch_size - 1) // config.batch_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: min(1.0, (step + 1) / 50) * max(0.02, 1 - step / steps)
+    )
+    log: dict[str, Any] = {"steps": steps, "epochs": [], "parameters": sum(p.numel() for p in lora)}
+    started = time.perf_counter()
+    step = 0
+    out_of_time = False
+    for epoch in range(config.epochs):
+        model.train()
+        examples = epoch_examples(data, rng, config.negatives, config.news_share)
+        # similar lengths in one batch: less padding, same examples
+        chunks = [examples[i : i + config.batch_size * 8] for i in range(0, len(examples), config.batch_size * 8)]
+        batches: list[list[Example]] = []
+        for chunk in chunks:
+            chunk = sorted(chunk, key=lambda e: len(e.question) + len(e.sentence))
+            batches.extend(chunk[i : i + config.batch_size] for i in range(0, len(chunk), config.batch_size))
+        rng.shuffle(batches)
+        losses: list[float] = []
+        for rows in batches:
+            batch = model.encode([e.question for e in rows], [e.sentence for e in rows])
+            starts, ends = token_targets(batch, rows)
+            start_logits, end_logits = model(batch)
+            loss = (
+                torch.nn.functional.cross_entropy(start_logits, torch.tensor(starts))
+                + torch.nn.functional.cross_entropy(end_logits, torch.tensor(ends))
+            ) / 2
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            step += 1
+            losses.append(float(loss.detach()))
+            if step % 20 == 0:
+                logger.info(
+                    "epoch %d step %d/%d loss %.3f (%.0f s)",
+                    epoch + 1, step, steps, np.mean(losses[-20:]), time.perf_counter() - started,
+                )  # fmt: skip
+            if on_checkpoint and step % checkpoint_every == 0:
+                model.eval()
+                on_checkpoint(step, model, layers)
+                model.train()
+            if time.perf_counter() - started > config.max_minutes * 60:
+                logger.warning("stopping early: the %.0f-minute budget is spent", config.max_minutes)
+                out_of_time = True
+                break
+        log["epochs"].append(
+            {
+                "epoch": epoch + 1,
+                "loss": round(float(np.mean(losses)), 4),
+                "seconds": round(time.perf_counter() - started),
+                "examples": len(examples),
+            }
+        )
+        if out_of_time:
+            break
+    model.eval()
+    log["train_seconds"] = round(time.perf_counter() - started)
+    log["steps_done"] = step
+    return model, layers, log
