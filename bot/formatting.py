@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.texts import Lang, month_year, t
 from retriever.models import Answer, ArticleInfo, Citation, Digest
@@ -164,16 +164,54 @@ def _citation_blocks(citation: Citation, lang: Lang, limit: int) -> list[Block]:
     ]
 
 
+def _reader_span(answer: Answer) -> tuple[int, int] | None:
+    """Where citation [1] holds the reader's answer, without surrounding whitespace; None when there
+    is nothing to bold: another mode, no or a malformed span, or a slice that is not the answer (the
+    answer line above the quote would then disagree with the bold)."""
+    if answer.mode != "reader" or not answer.citations or not answer.answer or not answer.span:
+        return None
+    try:
+        start, end = answer.span
+    except (TypeError, ValueError):
+        return None
+    if type(start) is not int or type(end) is not int:  # bools and floats are not offsets
+        return None
+    text = answer.citations[0].text
+    if not 0 <= start < end <= len(text) or text[start:end].strip() != answer.answer.strip():
+        return None
+    piece = text[start:end]
+    start += len(piece) - len(piece.lstrip())
+    end -= len(piece) - len(piece.rstrip())
+    return start, end
+
+
+def _bold_span(quote: Block, span: tuple[int, int], limit: int) -> Block:
+    """The quote block with `quote.text[span]` in bold. The bold markup goes into `before`, so the
+    block can no longer be split; a quote too long for one message stays plain, since `pack` can
+    split plain text but a split inside <b> would leave unbalanced tags."""
+    if visible_len(quote.render()) > limit:
+        return quote
+    start, end = span
+    text = quote.text
+    quoted = escape(text[:start]) + "<b>" + escape(text[start:end]) + "</b>" + escape(text[end:])
+    return replace(quote, text="", before=quote.before + quoted)
+
+
 def format_answer(answer: Answer, lang: Lang = "de", limit: int = MAX_MESSAGE_CHARS) -> list[str]:
     """The reply to a question: the answer, then its numbered citations as quoted sentences with
-    article title, date and sentence number; an abstention says so plainly."""
+    article title, date and sentence number; an abstention says so plainly. A reader's answer span
+    is shown in bold inside citation [1], so the short answer can be seen in its sentence."""
     if answer.answer is None or not answer.answer.strip():
         return pack([Block(before=t(lang, "abstain"))], limit)
     blocks = [Block(text=answer.answer.strip())]
     if answer.citations:
         blocks.append(Block(before=f"<b>{t(lang, 'sources_header')}</b>", gap=True))
-        for citation in answer.citations:
-            blocks.extend(_citation_blocks(citation, lang, limit))
+        span = _reader_span(answer)
+        for number, citation in enumerate(answer.citations):
+            cited = _citation_blocks(citation, lang, limit)
+            if number == 0 and span is not None:
+                cited[-1] = _bold_span(cited[-1], span, limit)  # the last block is the quote
+            blocks.extend(cited)
     return pack(blocks, limit)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fake_telegram import parse_telegram_html, utf16_len
 
@@ -154,3 +156,116 @@ def test_short_titles_keep_header_and_quote_in_one_block() -> None:
         "<b>[1]</b> <i>Biden &amp; Putin &lt;live&gt;</i> · Dezember 2021 · Satz 3\n<blockquote>Satz."
         in message
     )
+
+
+SENTENCE = "Der Kanzler heißt Olaf Scholz."
+
+
+def reader(
+    text: str, span: Any, answer: str | None = None, mode: Any = "reader", title: str = "Biden & Putin <live>"
+) -> Answer:
+    """A reader answer whose first citation is `text`; the answer defaults to the span's slice."""
+    if answer is None:
+        answer = text[span[0] : span[1]]
+    cites = (citation(1, text, title=title), citation(2, "Zweiter Satz."))
+    return Answer("q", answer, 0.9, cites, mode=mode, span=span)
+
+
+def quote_of_first(message: str) -> str:
+    start = message.index("<blockquote>") + len("<blockquote>")
+    return message[start : message.index("</blockquote>", start)]
+
+
+def test_reader_span_is_bold_in_its_quote() -> None:
+    (message,) = format_answer(reader(SENTENCE, (18, 29)), "de")
+    assert_valid([message])
+    assert message == (
+        "Olaf Scholz\n\n<b>Belege</b>\n"
+        "<b>[1]</b> <i>Biden &amp; Putin &lt;live&gt;</i> · Dezember 2021 · Satz 3\n"
+        "<blockquote>Der Kanzler heißt <b>Olaf Scholz</b>.</blockquote>\n"
+        "<b>[2]</b> <i>Biden &amp; Putin &lt;live&gt;</i> · Dezember 2021 · Satz 4\n"
+        "<blockquote>Zweiter Satz.</blockquote>"
+    )
+
+
+def test_reader_span_and_sentence_are_escaped() -> None:
+    text = f"Vorher {HOSTILE} & <b>danach</b>."
+    start = text.index(HOSTILE)
+    (message,) = format_answer(reader(text, (start, start + len(HOSTILE))), "de")
+    (visible,) = assert_valid([message])
+    assert quote_of_first(message) == (
+        "Vorher <b>&lt;b&gt;x&lt;/b&gt;&lt;script&gt;alert('&amp;amp;')&lt;/script&gt; &amp; &lt;i</b>"
+        " &amp; &lt;b&gt;danach&lt;/b&gt;."
+    )
+    assert text in visible and visible.startswith(HOSTILE)
+
+
+@pytest.mark.parametrize(
+    ("span", "quote"),
+    [
+        ((0, 11), "<b>Der Kanzler</b> heißt Olaf Scholz."),
+        ((18, 30), "Der Kanzler heißt <b>Olaf Scholz.</b>"),
+        ((0, 30), "<b>Der Kanzler heißt Olaf Scholz.</b>"),
+        ((17, 29), "Der Kanzler heißt <b>Olaf Scholz</b>."),  # the space before is not bolded
+    ],
+)
+def test_reader_span_at_the_edges(span: tuple[int, int], quote: str) -> None:
+    (message,) = format_answer(reader(SENTENCE, span), "de")
+    assert_valid([message])
+    assert quote_of_first(message) == quote
+
+
+@pytest.mark.parametrize(
+    ("span", "answer", "mode"),
+    [
+        ((18, 31), "Olaf Scholz.", "reader"),  # past the end
+        ((-1, 29), "Olaf Scholz", "reader"),
+        ((29, 18), "Olaf Scholz", "reader"),
+        ((18, 18), "Olaf Scholz", "reader"),
+        (None, "Olaf Scholz", "reader"),
+        ((18, 29), "Angela Merkel", "reader"),  # the slice is not the answer
+        ((18.0, 29.0), "Olaf Scholz", "reader"),
+        ((18,), "Olaf Scholz", "reader"),
+        ((18, 29), "Olaf Scholz", "sentence"),
+    ],
+)
+def test_invalid_reader_span_means_no_bold(span: object, answer: str, mode: str) -> None:
+    (message,) = format_answer(reader(SENTENCE, span, answer=answer, mode=mode), "de")
+    assert_valid([message])
+    assert quote_of_first(message) == SENTENCE
+    assert message.startswith(answer + "\n")
+
+
+@pytest.mark.parametrize("limit", [MAX_MESSAGE_CHARS, 500])
+def test_reader_span_in_a_huge_sentence_falls_back_to_a_split_plain_quote(limit: int) -> None:
+    text = " ".join(f"Teil {n} <&> mit Worten" for n in range(400)) + " Olaf Scholz <&> am Ende."
+    start = text.index("Olaf Scholz")
+    messages = format_answer(reader(text, (start, start + len("Olaf Scholz <&>"))), "de", limit=limit)
+    visible = assert_valid(messages, limit)
+    assert len(messages) > 1 and visible[0].startswith("Olaf Scholz <&>\n")
+    assert "<b>Olaf" not in "".join(messages)  # no bold that a split could have cut
+    assert "Olaf Scholz <&> am Ende." in visible[-1]
+
+
+def test_reader_span_bolded_when_the_quote_just_fits() -> None:
+    header = "[1] Biden & Putin <live> · Dezember 2021 · Satz 3\n"
+    text = "Wort " * 700 + "Olaf Scholz."
+    limit = len(header) + len(text)  # the citation block fills a message exactly
+    start = text.index("Olaf")
+    messages = format_answer(reader(text, (start, start + 11)), "de", limit=limit)
+    assert_valid(messages, limit)
+    assert messages[1].endswith("<b>Olaf Scholz</b>.</blockquote>")
+    plain = format_answer(reader(text, (start, start + 11)), "de", limit=limit - 1)
+    assert_valid(plain, limit - 1)
+    assert "<b>Olaf" not in "".join(plain)  # one character less and the quote must be split
+
+
+def test_reader_span_bold_after_a_title_of_its_own() -> None:
+    messages = format_answer(reader(SENTENCE, (18, 29), title=HUGE_TITLE), "de", limit=500)
+    assert_valid(messages, 500)
+    assert "<blockquote>Der Kanzler heißt <b>Olaf Scholz</b>.</blockquote>" in "".join(messages)
+
+
+def test_reader_abstention_unchanged() -> None:
+    abstained = Answer("q", None, 0.0, mode="reader", span=(0, 3))
+    assert format_answer(abstained, "de") == [t("de", "abstain")]
