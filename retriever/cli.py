@@ -9,7 +9,7 @@ newsqa articles
 newsqa delete ARTICLE_ID
 newsqa health                                   # integrity of the index, and the embedder
 newsqa reindex                                  # re-embed the stored sentences (another model, damage)
-newsqa bench xquad
+newsqa bench xquad                              # also: default, news
 
 Every known failure (a setting, the database, a damaged index, another embedding model) is one line
 on stderr and exit status 1; `-v` adds the traceback. `newsqa index` stopped by SIGTERM finishes the
@@ -224,6 +224,10 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "news":
+        from retriever.bench_news import run_news
+
+        return run_news(args)
     from retriever.bench import run
 
     return run(args)
@@ -236,9 +240,11 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 def _add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     # Here rather than in retriever.bench, so that `newsqa --help` does not import haystack.
-    parser.add_argument("suite", choices=["xquad", "default"], help="which benchmark to run")
+    parser.add_argument("suite", choices=["xquad", "default", "news"], help="which benchmark to run")
     parser.add_argument("--data", type=Path, default=SHARED_DATA, help="folder with xquad.{de,en}.json")
-    parser.add_argument("--limit", type=int, default=0, help="only the first N paragraphs (quick runs)")
+    parser.add_argument(
+        "--limit", type=int, default=0, help="only the first N paragraphs (news: questions) (quick runs)"
+    )
     parser.add_argument(
         "--output", type=Path, default=Path("docs/benchmarks.md"), help="results file to update"
     )
@@ -252,6 +258,12 @@ def _add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--gnad", type=Path, default=SHARED_DATA / "10kGNAD" / "test.csv", help="10kGNAD test.csv"
+    )
+    parser.add_argument(
+        "--news", type=int, default=300, help="news: index this many more benchmark rows as distractors"
+    )
+    parser.add_argument(
+        "--write", type=Path, default=None, help="news: also write its section into this results file"
     )
     parser.add_argument(
         "--reranker", default="", help="cross-encoder of the '+ cross-encoder' row (default: shipped one)"

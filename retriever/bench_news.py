@@ -1,0 +1,235 @@
+"""`newsqa bench news`: answering and declining on real German news (10kGNAD benchmark rows).
+
+The questions are hand-written (benchmarks/data/gnad_questions.json): answerable ones locate their
+minimal answer by character offsets into a 10kGNAD row, unanswerable ones are near misses about the
+same article that it does not answer. The question rows and `--news N` further benchmark rows (as
+distractors) are indexed in a temporary data dir, every question is asked with `NewsQA.ask`, and the
+shipped pipeline (thresholds, reader) is measured as a user would meet it.
+
+Answerable: answered %, citation@1 (citation [1] is a sentence of the right row whose span holds the
+answer offsets), answer F1 against the answer substring (an abstention scores 0). Unanswerable:
+declined %. Split by question language. 10kGNAD is CC BY-NC-SA: it is read in place, never copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from retriever.bench import GNAD_BENCHMARK_ROWS, load_news, machine_description, write_section
+from retriever.ingest import Article
+from retriever.metrics import f1, percentile
+
+QUESTIONS = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "gnad_questions.json"
+SOURCE_PREFIX = "10kgnad:"  # load_news's source of a row: "10kgnad:{row}"
+LANGS = ("de", "en")
+
+
+@dataclass(frozen=True)
+class NewsQuestion:
+    qid: str
+    row: int
+    lang: str
+    question: str
+    start: int | None  # answer offsets into the row's text; None: the article does not say
+    end: int | None
+
+    @property
+    def answerable(self) -> bool:
+        return self.start is not None
+
+
+def load_questions(path: Path = QUESTIONS) -> list[NewsQuestion]:
+    """The question set; raises ValueError for a question outside the benchmark rows or a bad span."""
+    items = json.loads(path.read_text(encoding="utf-8"))["questions"]
+    questions = [
+        NewsQuestion(q["id"], int(q["row"]), q["lang"], q["question"], q["answer_start"], q["answer_end"])
+        for q in items
+    ]
+    for q in questions:
+        if not 0 <= q.row < GNAD_BENCHMARK_ROWS:
+            raise ValueError(f"{q.qid}: row {q.row} is not a benchmark row (0-{GNAD_BENCHMARK_ROWS - 1})")
+        if q.lang not in LANGS:
+            raise ValueError(f"{q.qid}: unknown language {q.lang!r}")
+        if q.start is None and q.end is None:
+            continue
+        if q.start is None or q.end is None or not 0 <= q.start < q.end:
+            raise ValueError(f"{q.qid}: bad answer span {q.start}-{q.end}")
+    return questions
+
+
+def read_rows(path: Path, rows: set[int]) -> dict[int, str]:
+    """The raw texts of these 10kGNAD rows, which the answer offsets count into."""
+    texts: dict[int, str] = {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row, (_, text) in enumerate(csv.reader(handle, delimiter=";", quotechar="'")):
+            if row in rows:
+                texts[row] = text
+            if len(texts) == len(rows):
+                break
+    return texts
+
+
+def pick_rows(question_rows: set[int], news: int) -> list[int]:
+    """The question rows, then the first `news` other benchmark rows as distractors."""
+    others = [row for row in range(GNAD_BENCHMARK_ROWS) if row not in question_rows]
+    if news > len(others):
+        raise ValueError(f"--news {news}: only {len(others)} benchmark rows are left besides the questions'")
+    return sorted(question_rows) + others[:news]
+
+
+def body_span(article: Article, text: str, start: int, end: int) -> tuple[int, int]:
+    """The answer offsets in the row's text as offsets into the parsed article body (the parser
+    strips the text; a row whose body is not its text would make every offset wrong, so it fails)."""
+    shift = text.find(article.body)
+    if shift < 0:
+        raise ValueError(f"{article.source}: the parsed body is not the row's text; offsets cannot be mapped")
+    return start - shift, end - shift
+
+
+def _percent(count: float, total: int) -> float | None:
+    return round(100 * count / total, 1) if total else None
+
+
+def _score(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    answerable = [o for o in outcomes if o["answerable"]]
+    unanswerable = [o for o in outcomes if not o["answerable"]]
+    return {
+        "answerable": len(answerable),
+        "answered": _percent(sum(o["answered"] for o in answerable), len(answerable)),
+        "citation@1": _percent(sum(o["citation_correct"] for o in answerable), len(answerable)),
+        "right_article@1": _percent(sum(o["cited_row"] == o["row"] for o in answerable), len(answerable)),
+        "f1": _percent(sum(o["f1"] for o in answerable), len(answerable)),
+        "unanswerable": len(unanswerable),
+        "declined": _percent(sum(not o["answered"] for o in unanswerable), len(unanswerable)),
+        "latency_p50_ms": round(percentile([o["latency_ms"] for o in outcomes], 50), 1),
+    }
+
+
+def run_news(args: argparse.Namespace) -> int:
+    from retriever.pipeline import uses_span_reader
+    from retriever.service import NewsQA
+    from retriever.settings import Settings
+
+    questions = load_questions()
+    if args.limit:
+        questions = questions[: args.limit]
+    question_rows = {q.row for q in questions}
+    rows = pick_rows(question_rows, args.news)
+    news = load_news(args.gnad, max(rows) + 1)
+    texts = read_rows(args.gnad, question_rows)
+    with tempfile.TemporaryDirectory(prefix="newsqa-bench-news-") as tmp:
+        settings = Settings(
+            data_dir=Path(tmp), reader_model=os.environ.get("NEWSQA_READER_MODEL", ""), index_default=False
+        )
+        qa = NewsQA(settings)
+        qa.warm_up()
+        sentences = sum(len(news[row].sentences) for row in rows)
+        print(f"indexing {len(rows)} 10kGNAD rows ({sentences} sentences) ...", file=sys.stderr)
+        started = time.perf_counter()
+        with qa.store.bulk():
+            for row in rows:
+                qa.index_article(news[row])
+        index_seconds = time.perf_counter() - started
+        # citations name article ids; the store's articles say which row each came from
+        row_of = {
+            info.article_id: int(info.source.removeprefix(SOURCE_PREFIX))
+            for info in qa.store.articles()
+            if info.source.startswith(SOURCE_PREFIX)
+        }
+        print(f"asking {len(questions)} questions ...", file=sys.stderr)
+        outcomes = []
+        for q in questions:
+            answer = qa.ask(q.question)
+            first = answer.citations[0] if answer.citations else None
+            cited_row = row_of.get(first.article_id) if first else None
+            outcome: dict[str, Any] = {
+                "id": q.qid,
+                "row": q.row,
+                "lang": q.lang,
+                "answerable": q.answerable,
+                "answered": not answer.abstained,
+                "cited_row": cited_row,
+                "cited_sentence": first.sentence_number if first else None,
+                "citation_correct": False,
+                "f1": 0.0,
+                "score": round(answer.score, 4),
+                "latency_ms": answer.latency_ms,
+            }
+            if q.answerable and first is not None and not answer.abstained:
+                assert q.start is not None and q.end is not None
+                gold = texts[q.row][q.start : q.end]
+                if cited_row == q.row:
+                    start, end = body_span(news[q.row], texts[q.row], q.start, q.end)
+                    cited = news[q.row].sentences[first.sentence_number - 1]
+                    outcome["citation_correct"] = cited.start <= start and end <= cited.end
+                outcome["f1"] = f1(answer.answer or "", [gold])
+            outcomes.append(outcome)
+        if settings.reader_model:
+            reader = f"yes: {settings.reader_model}"
+        elif uses_span_reader(qa.config):
+            reader = "newsqa's span reader"
+        else:
+            reader = "none (best sentence)"
+        results: dict[str, Any] = {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+            "machine": machine_description(),
+            "questions": len(questions),
+            "question_rows": len(question_rows),
+            "distractor_rows": len(rows) - len(question_rows),
+            "articles_indexed": len(row_of),
+            "sentences": sentences,
+            "index_seconds": round(index_seconds, 1),
+            "reader": reader,
+            "thresholds": dict(qa.config.abstain_thresholds),
+            **{lang: _score([o for o in outcomes if o["lang"] == lang]) for lang in LANGS},
+            "all": _score(outcomes),
+        }
+    print(json.dumps(results, indent=2, ensure_ascii=False))
+    if args.json:
+        # per question too, to see which ones fail; the file is the caller's, outside the repository
+        args.json.write_text(json.dumps({**results, "outcomes": outcomes}, indent=2), encoding="utf-8")
+    if args.write:
+        write_section(args.write, "news", render_news(results))
+        print(f"written to {args.write}", file=sys.stderr)
+    return 0
+
+
+def render_news(r: dict[str, Any]) -> str:
+    rows = [
+        ("answerable questions", "answerable"),
+        ("answered (of answerable)", "answered"),
+        ("citation@1 (citation [1] is the right row's sentence holding the answer)", "citation@1"),
+        ("citation [1] from the right article", "right_article@1"),
+        ("answer F1 (against the minimal answer; abstention = 0)", "f1"),
+        ("unanswerable questions (near misses)", "unanswerable"),
+        ("declined (of unanswerable)", "declined"),
+        ("latency p50 (ms)", "latency_p50_ms"),
+    ]
+    columns = (*LANGS, "all")
+    return "\n".join(
+        [
+            f"### Real news: answering and declining on 10kGNAD ({r['date']})",
+            "",
+            f"Machine: {r['machine']}. Command: `newsqa bench news`.",
+            f"Questions: {r['questions']} hand-written questions (benchmarks/data/gnad_questions.json) "
+            f"about {r['question_rows']} 10kGNAD benchmark rows; the answerable ones locate a minimal "
+            "answer in their row, the unanswerable ones are near misses about the same article. "
+            f"Index: those rows plus {r['distractor_rows']} other benchmark rows as distractors, "
+            f"{r['sentences']} sentences in {r['index_seconds']} s. Reader: {r['reader']}. "
+            f"Abstention thresholds: the shipped ones, {r['thresholds']}.",
+            "",
+            "| metric | de | en | all |",
+            "|---|---|---|---|",
+            *(f"| {label} | " + " | ".join(str(r[c][key]) for c in columns) + " |" for label, key in rows),
+        ]
+    )
