@@ -116,7 +116,6 @@ def _score(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_news(args: argparse.Namespace) -> int:
-    from retriever.pipeline import uses_span_reader
     from retriever.service import NewsQA
     from retriever.settings import Settings
 
@@ -174,12 +173,9 @@ def run_news(args: argparse.Namespace) -> int:
                     outcome["citation_correct"] = cited.start <= start and end <= cited.end
                 outcome["f1"] = f1(answer.answer or "", [gold])
             outcomes.append(outcome)
-        if settings.reader_model:
-            reader = f"yes: {settings.reader_model}"
-        elif uses_span_reader(qa.config):
-            reader = "newsqa's span reader"
-        else:
-            reader = "none (best sentence)"
+        # whatever reader the shipped pipeline chose (a model setting, newsqa's own, or none)
+        component = settings.reader_model or type(qa.pipeline.get_component("reader")).__name__
+        reader = f"yes: {component}" if qa.reader_available else "none (best sentence)"
         results: dict[str, Any] = {
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
             "machine": machine_description(),
