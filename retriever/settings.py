@@ -131,6 +131,8 @@ def check_document_store(url: str) -> str:
 def check_reader_model(value: str) -> str:
     """A hub name is checked when the reader loads (a failure there means answers without a reader);
     a local directory that is not there is a typo worth stopping for."""
+    if value.lower() in ("none", "off"):
+        return "none"
     if value.startswith(("/", ".", "~")) and not Path(value).expanduser().is_dir():
         raise ConfigError(
             f"NEWSQA_READER_MODEL {value!r} is not a directory (a model directory or a hub name)"

@@ -1,10 +1,15 @@
-"""Turning ranked sentences (and a reader span, if any) into an `Answer` with numbered citations.
+"""Turning ranked sentences (and a reader's verdicts, if any) into an `Answer` with numbered citations.
 
 Every citation is a stored sentence exactly as it stands in its article; the builder never edits
-text. When the best evidence scores under the abstention threshold the answer is an abstention and
-cites nothing. Thresholds are per question language (English questions over German text score
-lower) and calibrated on XQuAD: questions asked over an index that lacks their paragraph must be
-declined, see `newsqa bench xquad` and docs/benchmarks.md.
+text. Who decides between an answer and "the articles do not say":
+- with newsqa's reader (`reader_thresholds` set and verdicts given): the reader. The sentence it is
+  surest answers the question is cited first and its span is the answer, when that verdict clears
+  the reader threshold. When no sentence does, the best-ranked sentence is still the answer if its
+  retrieval score clears the (high) `sentence_thresholds` (strong evidence, no short span), else the
+  answer is an abstention.
+- without it: the retrieval score of the best sentence against `abstain_thresholds`.
+Thresholds are per question language (English questions over German text score lower) and
+calibrated on XQuAD-train only (`newsqa bench xquad`, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -19,6 +24,15 @@ from retriever.models import Answer, Citation
 
 # From `newsqa bench xquad`: calibrated on XQuAD-train only (docs/benchmarks.md), never on test.
 DEFAULT_THRESHOLDS = {"de": 0.862, "en": 0.804}
+# With newsqa's reader (retriever.modeling.reader): its margin over "no answer" for the answer, and the
+# retrieval score above which a sentence is still the answer when the reader finds no span. Calibrated
+# on the XQuAD-train articles held out of the reader's training (`newsqa bench xquad`).
+READER_THRESHOLDS = {"de": 0.0, "en": 0.0}
+SENTENCE_THRESHOLDS = {"de": 0.95, "en": 0.95}
+
+
+def _for(thresholds: dict[str, float], query: str) -> float:
+    return thresholds.get(question_language(query), max(thresholds.values()))
 
 
 def citation(number: int, doc: Document) -> Citation:
@@ -43,21 +57,27 @@ class CitedAnswerBuilder:
         max_citations: int = 3,
         support_margin: float = 0.02,
         reader_min_score: float = 0.2,
+        reader_thresholds: dict[str, float] | None = None,
+        sentence_thresholds: dict[str, float] | None = None,
+        rank_weight: float = 0.0,
     ) -> None:
         self.abstain_thresholds = dict(abstain_thresholds or DEFAULT_THRESHOLDS)
         self.max_citations = max_citations
         self.support_margin = support_margin
         self.reader_min_score = reader_min_score
+        self.reader_thresholds = dict(reader_thresholds) if reader_thresholds else None
+        self.sentence_thresholds = dict(sentence_thresholds or self.abstain_thresholds)
+        self.rank_weight = rank_weight
 
     @component.output_types(answer=Answer)
     def run(
         self, query: str, documents: list[Document], answers: list[ExtractedAnswer] | None = None
     ) -> dict[str, Any]:
-        threshold = self.abstain_thresholds.get(
-            question_language(query), max(self.abstain_thresholds.values())
-        )
         top_score = float(documents[0].score or 0.0) if documents else 0.0
-        if top_score < threshold:
+        verdicts = [a for a in answers or [] if a.document is not None and "rank" in a.meta]
+        if self.reader_thresholds and verdicts:
+            return {"answer": self._read(query, documents, verdicts, top_score)}
+        if top_score < _for(self.abstain_thresholds, query):
             return {"answer": Answer(question=query, answer=None, score=top_score, mode="abstain")}
         best = documents[0]
         span = next(
@@ -83,3 +103,37 @@ class CitedAnswerBuilder:
                 "answer": Answer(query, span.data.strip(), top_score, citations, mode="reader"),
             }
         return {"answer": Answer(query, best.content or "", top_score, citations, mode="sentence")}
+
+    def _read(
+        self, query: str, documents: list[Document], verdicts: list[ExtractedAnswer], top_score: float
+    ) -> Answer:
+        """The reader decides: its surest span, else a strongly retrieved sentence, else nothing."""
+        assert self.reader_thresholds is not None
+        threshold = _for(self.reader_thresholds, query)
+        ordered = sorted(
+            verdicts,
+            key=lambda a: -(a.score + self.rank_weight * float(a.document.score or 0.0)),  # type: ignore[union-attr]
+        )
+        best = ordered[0]
+        if best.data and best.document_offset is not None and best.score >= threshold:
+            doc = best.document
+            assert doc is not None
+            text = doc.content or ""
+            start, end = best.document_offset.start, best.document_offset.end
+            # the span as shown: without the blanks and the sentence-final punctuation around it
+            while start < end and text[start].isspace():
+                start += 1
+            while end > start and (text[end - 1].isspace() or text[end - 1] in ",;:"):
+                end -= 1
+            cited = [doc]
+            for other in ordered[1:]:
+                if len(cited) >= self.max_citations:
+                    break
+                if other.score >= threshold and other.document is not None and other.document.id != doc.id:
+                    cited.append(other.document)
+            citations = tuple(citation(i, d) for i, d in enumerate(cited, start=1))
+            return Answer(query, text[start:end], top_score, citations, mode="reader", span=(start, end))
+        if documents and top_score >= _for(self.sentence_thresholds, query):
+            best_doc = documents[0]
+            return Answer(query, best_doc.content or "", top_score, (citation(1, best_doc),), mode="sentence")
+        return Answer(question=query, answer=None, score=top_score, mode="abstain")

@@ -148,7 +148,9 @@ def load_reader_set(
     return data
 
 
-def epoch_examples(data: ReaderSet, rng: random.Random, negatives: float = 1.0, news_share: float = 0.3) -> list[Example]:
+def epoch_examples(
+    data: ReaderSet, rng: random.Random, negatives: float = 1.0, news_share: float = 0.3
+) -> list[Example]:
     """All answerable examples and, per answerable one, `negatives` no-answer examples on average
     (`news_share` of them from real news when there are any)."""
     out = list(data.positives)
@@ -240,7 +242,9 @@ def train_reader(
         model.train()
         examples = epoch_examples(data, rng, config.negatives, config.news_share)
         # similar lengths in one batch: less padding, same examples
-        chunks = [examples[i : i + config.batch_size * 8] for i in range(0, len(examples), config.batch_size * 8)]
+        chunks = [
+            examples[i : i + config.batch_size * 8] for i in range(0, len(examples), config.batch_size * 8)
+        ]
         batches: list[list[Example]] = []
         for chunk in chunks:
             chunk = sorted(chunk, key=lambda e: len(e.question) + len(e.sentence))

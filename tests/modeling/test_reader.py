@@ -1,0 +1,120 @@
+"""The span reader: token offsets map back to the sentence exactly, training targets land on the
+answer's tokens, its file round-trips (adapter folded in + head), and the shipped one loads offline,
+finds the answer in the sentence that holds it and declines the one that does not."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from retriever.modeling.lora import add_lora
+from retriever.modeling.reader import READER_ARTIFACT, SpanReader, load_reader, save_reader
+from retriever.modeling.reader_training import (
+    Example,
+    ReaderSet,
+    epoch_examples,
+    news_sentences,
+    token_targets,
+)
+
+SENTENCE = "Das Gespräch begann am 7. Dezember um 16.00 Uhr MEZ & dauerte zwei Stunden."
+QUESTION = "Wann begann das Gespräch?"
+
+
+def _reader(base: tuple[Any, Any], seed: int = 0) -> tuple[SpanReader, dict[str, Any]]:
+    from tokenizers import Tokenizer
+
+    from retriever.modeling.base import ensure_base
+
+    torch.manual_seed(seed)
+    bert = copy.deepcopy(base[0])
+    layers = add_lora(bert, rank=4, alpha=8.0, targets=("attention.self.value",))
+    tokenizer = Tokenizer.from_file(str(ensure_base() / "tokenizer.json"))
+    return SpanReader(bert, tokenizer), layers
+
+
+def test_offsets_are_sentence_characters_and_questions_are_never_answers(base: tuple[Any, Any]) -> None:
+    reader, _ = _reader(base)
+    batch = reader.encode([QUESTION], [SENTENCE])
+    pieces = [SENTENCE[a:b].strip() for a, b in batch.offsets[0] if a >= 0]
+    assert "".join(pieces) == SENTENCE.replace(" ", "")
+    allowed = batch.allowed[0].tolist()
+    assert allowed[0]  # the no-answer token
+    assert [a >= 0 for a, _ in batch.offsets[0]][1:] == allowed[1:]  # nothing of the question
+
+
+def test_training_targets_cover_the_answer_tokens(base: tuple[Any, Any]) -> None:
+    reader, _ = _reader(base)
+    start = SENTENCE.index("16.00 Uhr")
+    examples = [
+        Example(QUESTION, SENTENCE, start, start + len("16.00 Uhr")),
+        Example(QUESTION, "Die Krim wurde 2014 annektiert.", kind="sibling"),
+    ]
+    batch = reader.encode([e.question for e in examples], [e.sentence for e in examples])
+    starts, ends = token_targets(batch, examples)
+    first, last = batch.offsets[0][starts[0]], batch.offsets[0][ends[0]]
+    assert SENTENCE[first[0] : last[1]].strip() == "16.00 Uhr"
+    assert (starts[1], ends[1]) == (0, 0)
+
+
+def test_spans_stay_inside_the_sentence(base: tuple[Any, Any]) -> None:
+    reader, _ = _reader(base)
+    spans = reader.eval().read(QUESTION, [SENTENCE, "Kurz."])
+    assert len(spans) == 2
+    for span, text in zip(spans, [SENTENCE, "Kurz."], strict=True):
+        assert 0 <= span.start < span.end <= len(text)
+        assert span.margin == span.margin  # a number, not NaN
+    assert reader.read(QUESTION, []) == []
+
+
+def test_saved_reader_reads_as_trained(base: tuple[Any, Any], tmp_path: Path) -> None:
+    reader, layers = _reader(base, seed=1)
+    for layer in layers.values():
+        layer.lora_b.data = (torch.randn_like(layer.lora_b) * 0.02).half().float()
+        layer.lora_a.data = layer.lora_a.data.half().float()
+    torch.nn.init.normal_(reader.head.weight, std=0.5)
+    reader.eval()
+    trained = reader.read(QUESTION, [SENTENCE])
+    save_reader(tmp_path / "r.safetensors", reader, layers, {"rank": 4, "alpha": 8.0, "max_length": 128})
+    loaded = load_reader(tmp_path / "r.safetensors")
+    again = loaded.read(QUESTION, [SENTENCE])
+    assert (again[0].start, again[0].end) == (trained[0].start, trained[0].end)
+    assert again[0].margin == pytest.approx(trained[0].margin, abs=1e-3)
+
+
+def test_epochs_mix_answerable_and_no_answer_examples() -> None:
+    positive = Example("Q?", "Satz mit Antwort.", 0, 4, group=0)
+    data = ReaderSet(
+        positives=[positive] * 10,
+        siblings={0: [Example("Q?", "Anderer Satz.", kind="sibling", group=0)]},
+        news={0: [Example("Q?", "Eine Meldung.", kind="news", group=0)]},
+    )
+    examples = epoch_examples(data, random.Random(0), negatives=1.0, news_share=0.5)
+    kinds = [e.kind for e in examples]
+    assert kinds.count("answer") == 10 and kinds.count("sibling") + kinds.count("news") == 10
+    assert kinds.count("news") and kinds.count("sibling")
+
+
+def test_benchmark_rows_of_10kgnad_are_never_training_data(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="benchmarks only"):
+        news_sentences(tmp_path / "test.csv", rows=range(0, 600))
+
+
+@pytest.mark.skipif(not READER_ARTIFACT.exists(), reason="no reader shipped")
+def test_shipped_reader_loads_offline_finds_the_span_and_declines_the_rest(base: tuple[Any, Any]) -> None:
+    card = json.loads(READER_ARTIFACT.with_suffix(".json").read_text(encoding="utf-8"))
+    assert hashlib.sha256(READER_ARTIFACT.read_bytes()).hexdigest() == card["sha256"]
+    artifacts = READER_ARTIFACT.parent.glob("*.safetensors")
+    assert sum(p.stat().st_size for p in artifacts) <= 10 * 2**20  # every shipped weight, all told
+    model = load_reader()
+    other = "Die Krim wurde 2014 von Russland annektiert."
+    answer, elsewhere = model.read("Um wie viel Uhr begann das Gespräch?", [SENTENCE, other])
+    assert "16.00" in SENTENCE[answer.start : answer.end]
+    assert answer.margin > elsewhere.margin

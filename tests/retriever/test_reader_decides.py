@@ -1,0 +1,104 @@
+"""With newsqa's reader the reader decides: its surest span is the answer and its sentence citation
+[1]; without a span, a strongly retrieved sentence is still the answer; otherwise the bot declines.
+These tests drive `CitedAnswerBuilder` with made-up verdicts, so no model is needed."""
+
+from __future__ import annotations
+
+from haystack import Document
+from haystack.dataclasses import ExtractedAnswer
+
+from retriever.components.answer_builder import CitedAnswerBuilder
+from retriever.components.span_reader import whole_words
+
+SENTENCES = [
+    "Putin und Biden sprachen am Dienstag per Video miteinander.",
+    "Das Gespräch begann um 16.00 Uhr MEZ.",
+    "Die Krim wurde 2014 von Russland annektiert.",
+]
+QUESTION = "Wann begann das Gespräch?"
+
+
+def _docs(scores: list[float]) -> list[Document]:
+    return [
+        Document(
+            id=f"s{n}",
+            content=text,
+            score=score,
+            meta={"article_id": "a1", "title": "Gipfel", "date": "2021-12", "sentence_number": n},
+        )
+        for n, (text, score) in enumerate(zip(SENTENCES, scores, strict=True), start=1)
+    ]
+
+
+def _verdict(doc: Document, phrase: str | None, margin: float, rank: int) -> ExtractedAnswer:
+    text = doc.content or ""
+    start = text.index(phrase) if phrase else -1
+    return ExtractedAnswer(
+        query=QUESTION,
+        score=margin,
+        data=phrase,
+        document=doc,
+        document_offset=ExtractedAnswer.Span(start, start + len(phrase)) if phrase else None,
+        meta={"rank": rank},
+    )
+
+
+def _builder(**kwargs: float) -> CitedAnswerBuilder:
+    return CitedAnswerBuilder(
+        reader_thresholds={"de": 1.0, "en": 1.0}, sentence_thresholds={"de": 0.95, "en": 0.95}, **kwargs
+    )
+
+
+def test_the_reader_span_is_the_answer_and_its_sentence_is_cited_first() -> None:
+    docs = _docs([0.9, 0.88, 0.7])
+    verdicts = [
+        _verdict(docs[0], "am Dienstag", -2.0, 0),
+        _verdict(docs[1], "16.00 Uhr MEZ.", 4.0, 1),
+        _verdict(docs[2], None, -6.0, 2),
+    ]
+    answer = _builder().run(query=QUESTION, documents=docs, answers=verdicts)["answer"]
+    assert answer.mode == "reader" and answer.answer == "16.00 Uhr MEZ."
+    assert [c.sentence_number for c in answer.citations] == [2]  # the others do not answer it
+    start, end = answer.span
+    assert answer.citations[0].text[start:end] == answer.answer
+
+
+def test_blanks_and_commas_around_a_span_are_not_part_of_the_answer() -> None:
+    docs = _docs([0.9, 0.88, 0.7])
+    verdict = _verdict(docs[1], " 16.00 Uhr", 3.0, 0)
+    answer = _builder().run(query=QUESTION, documents=docs, answers=[verdict])["answer"]
+    assert answer.answer == "16.00 Uhr" and SENTENCES[1][slice(*answer.span)] == "16.00 Uhr"
+
+
+def test_no_span_but_strong_evidence_answers_with_the_sentence() -> None:
+    docs = _docs([0.97, 0.8, 0.7])
+    verdicts = [_verdict(d, None, -3.0, n) for n, d in enumerate(docs)]
+    answer = _builder().run(query=QUESTION, documents=docs, answers=verdicts)["answer"]
+    assert answer.mode == "sentence" and answer.answer == SENTENCES[0] and answer.span is None
+    assert [c.sentence_number for c in answer.citations] == [1]
+
+
+def test_the_reader_declines_what_retrieval_alone_would_have_answered() -> None:
+    docs = _docs([0.93, 0.9, 0.7])  # above the plain threshold (0.862), under the sentence fallback
+    verdicts = [_verdict(docs[0], "am Dienstag", 0.5, 0), _verdict(docs[1], None, -4.0, 1)]
+    answer = _builder().run(query=QUESTION, documents=docs, answers=verdicts)["answer"]
+    assert answer.abstained and answer.citations == () and answer.mode == "abstain"
+    plain = CitedAnswerBuilder().run(query=QUESTION, documents=docs, answers=verdicts)["answer"]
+    assert not plain.abstained  # the same evidence without the reader's say
+
+
+def test_rank_weight_lets_retrieval_break_a_close_call() -> None:
+    docs = _docs([0.95, 0.80, 0.7])
+    verdicts = [_verdict(docs[0], "am Dienstag", 2.0, 0), _verdict(docs[1], "16.00 Uhr", 2.5, 1)]
+    closest = _builder().run(query=QUESTION, documents=docs, answers=verdicts)["answer"]
+    weighted = _builder(rank_weight=10.0).run(query=QUESTION, documents=docs, answers=verdicts)["answer"]
+    assert closest.answer == "16.00 Uhr" and weighted.answer == "am Dienstag"
+
+
+def test_spans_are_widened_to_whole_words() -> None:
+    text = "Die Verhandlungen dauerten zwei Stunden."
+    start = text.index("handlungen")
+    assert text[slice(*whole_words(text, start, start + 6))] == "Verhandlungen"
+    assert text[slice(*whole_words(text, 0, 3))] == "Die"
+    end = len(text)
+    assert whole_words(text, end - 8, end) == (end - 8, end)  # "Stunden." ends at a boundary
