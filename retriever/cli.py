@@ -265,9 +265,7 @@ def _add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--write", type=Path, default=None, help="news: also write its section into this results file"
     )
-    parser.add_argument(
-        "--reranker", default="", help="cross-encoder of the '+ cross-encoder' row (default: shipped one)"
-    )
+    parser.add_argument("--reader", default="", help="reader of the '+ reader' row (default: shipped one)")
     parser.add_argument(
         "--adapter", default="", help="query adapter of the '+ question encoder' row (default: shipped one)"
     )
