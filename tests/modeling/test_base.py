@@ -120,3 +120,13 @@ def test_bare_tokenizer_for_inference_matches_too(base: tuple[Any, Any]) -> None
     assert [bare.token_count(s, True) for s in SENTENCES] == [model.token_count(s, True) for s in SENTENCES]
     cosine = (bare.query(SENTENCES) * np.asarray(model.query(SENTENCES))).sum(axis=1)
     assert cosine.min() >= 0.999
+
+
+def test_an_unwritable_model_cache_is_one_clear_error(tmp_path: Path) -> None:
+    from retriever.errors import ConfigError
+    from retriever.modeling.base import ensure_base
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(ConfigError, match="NEWSQA_MODEL_CACHE"):
+        ensure_base(blocker / "models")
