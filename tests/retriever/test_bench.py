@@ -57,3 +57,53 @@ def test_xquad_split_is_by_article_and_disjoint() -> None:
     test_titles = {a.source.split(":")[1] for a in test.articles}
     assert not train_titles & test_titles
     assert "Super_Bowl_50" in train_titles  # the first article of XQuAD: position 0, train
+
+
+def test_reader_calibration_declines_enough_then_cites_right() -> None:
+    """Two held-out paragraphs: the first indexed (its question answerable, the reader sure of the
+    right sentence), the second not (its question gets a weak near-miss verdict): the chosen reader
+    threshold must lie between the two margins."""
+    from types import SimpleNamespace
+
+    from haystack import Document
+    from haystack.dataclasses import ExtractedAnswer
+
+    from retriever.bench import Corpus, Question, calibrate_reader
+    from retriever.ingest import parse_article
+
+    corpus = Corpus()
+    for n, body in enumerate(["Das Treffen begann um 16 Uhr. Es dauerte lange.", "Der Hafen ist groß."]):
+        corpus.articles.append(parse_article(f"Absatz {n}\n\n{body}", f"xquad:A:{n}"))
+    corpus.questions = [
+        Question("q0", 0, "Wann begann das Treffen?", "When did it start?", ["16 Uhr"], 22, "16 Uhr"),
+        Question("q1", 1, "Wie tief ist der Hafen?", "How deep is the harbour?", ["x"], 0, "x"),
+    ]
+    indexed = corpus.articles[0]
+    docs = [
+        Document(
+            id=f"d{s.number}",
+            content=s.text,
+            score=0.9,
+            meta={"article_id": indexed.article_id, "title": "t", "date": "", "sentence_number": s.number},
+        )
+        for s in indexed.sentences
+    ]
+
+    def run(inputs: dict, include_outputs_from: set) -> dict:  # type: ignore[type-arg]
+        question = inputs["embedder"]["text"]
+        sure = 6.0 if "begann" in question or "start" in question else 1.0
+        at = (docs[0].content or "").index("16 Uhr")
+        verdicts = [
+            ExtractedAnswer(
+                query=question, score=sure, data="16 Uhr", document=docs[0],
+                document_offset=ExtractedAnswer.Span(at, at + 6), meta={"rank": 0},
+            ),
+            ExtractedAnswer(query=question, score=-5.0, data=None, document=docs[1], meta={"rank": 1}),
+        ]  # fmt: skip
+        return {"ranker": {"documents": docs}, "reader": {"answers": verdicts}}
+
+    qa = SimpleNamespace(pipeline=SimpleNamespace(run=run))
+    chosen, stats = calibrate_reader(qa, corpus, dev={0, 1})
+    assert 1.0 < chosen["reader"]["de"] <= 6.0 and chosen["reader"]["en"] == chosen["reader"]["de"]
+    assert chosen["sentence"]["de"] > 0.9  # the sentence fallback would answer the near miss
+    assert stats["de"] == {"answerable_cited_right": 100.0, "unanswerable_declined": 100.0, "questions": 2}
