@@ -42,7 +42,12 @@ def test_answers_cite_the_right_sentence_verbatim(
     default_qa: NewsQA, question: str, expected_sentence: int
 ) -> None:
     answer = default_qa.ask(question)
-    assert answer.answer is not None and answer.mode == "sentence"
+    assert answer.answer is not None and answer.mode in ("reader", "sentence")
+    if answer.mode == "reader":  # the answer is a span of citation [1], exactly where `span` says
+        assert answer.span is not None
+        assert answer.citations[0].text[answer.span[0] : answer.span[1]] == answer.answer
+    else:
+        assert answer.answer == answer.citations[0].text
     assert answer.citations[0].sentence_number == expected_sentence
     assert answer.citations[0].text == DEFAULT.sentences[expected_sentence - 1].text
     assert [c.number for c in answer.citations] == list(range(1, len(answer.citations) + 1))
