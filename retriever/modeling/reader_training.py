@@ -196,6 +196,7 @@ class ReaderTrainConfig:
     max_length: int = 128
     threads: int = 2
     max_minutes: float = 100.0
+    max_steps: int = 0  # stop after this many steps (0: none); the learning-rate schedule stays the same
 
 
 def train_reader(
@@ -276,6 +277,9 @@ def train_reader(
                 model.train()
             if time.perf_counter() - started > config.max_minutes * 60:
                 logger.warning("stopping early: the %.0f-minute budget is spent", config.max_minutes)
+                out_of_time = True
+                break
+            if config.max_steps and step >= config.max_steps:
                 out_of_time = True
                 break
         log["epochs"].append(
