@@ -167,7 +167,8 @@ class Settings:
     """Where state lives and which models and store to use."""
 
     data_dir: Path = field(default_factory=_default_data_dir)
-    # Hub name or local directory of an extractive QA model; empty: answer with the best sentence(s).
+    # "": newsqa's own reader; "none": answer with the best sentence; else a transformers extractive QA
+    # model (hub name or local directory) instead.
     reader_model: str = ""
     # "" (embedded store in data_dir) or a postgresql:// URL.
     document_store: str = ""

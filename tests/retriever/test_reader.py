@@ -97,3 +97,21 @@ def test_hub_name_offline_falls_back_quickly(tmp_path: Path) -> None:
     qa.warm_up()  # HF_HUB_OFFLINE=1 (tests/conftest.py) makes this fail at once instead of retrying
     assert not qa.reader_available
     assert qa.ask("Wann begann das Gespräch?").mode == "sentence"
+
+
+def test_reader_none_answers_with_whole_sentences(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSQA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("NEWSQA_READER_MODEL", "None")
+    settings = Settings.from_env()
+    assert settings.reader_model == "none"
+    qa = NewsQA(settings)
+    answer = qa.ask("Wann begann das Gespräch?")
+    assert not qa.reader_available and answer.mode == "sentence" and answer.span is None
+    assert answer.answer == answer.citations[0].text
+
+
+def test_newsqas_own_reader_is_the_default(tmp_path: Path) -> None:
+    qa = NewsQA(Settings(data_dir=tmp_path))
+    answer = qa.ask("Um wie viel Uhr begann das Gespräch?")
+    assert qa.reader_available and answer.mode == "reader" and "16.00" in (answer.answer or "")
+    assert answer.span is not None and answer.citations[0].sentence_number == 2
