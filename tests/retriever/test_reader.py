@@ -2,6 +2,7 @@
 
 The model's weights are random, so the span it picks is arbitrary; what is tested is the contract:
 a configured, loadable reader gives a short span, and the span's sentence is cited verbatim first.
+Also which reader the settings choose: newsqa's own by default, none with NEWSQA_READER_MODEL=none.
 """
 
 from __future__ import annotations
