@@ -584,11 +584,11 @@ def _question_encoder_latency(settings: Any, adapter: str) -> dict[str, float]:
     from retriever.pipeline import PipelineConfig
     from retriever.service import NewsQA
 
-    encoders = [v for v in xquad_variants(adapter) if v[1]]
+    encoders = [v["question_encoder"] for _, v in xquad_variants(adapter) if v.get("question_encoder")]
     if not encoders:
         return {}
     started = time.perf_counter()
-    qa = NewsQA(settings, config=PipelineConfig(question_encoder=encoders[0][1], question_cache=0))
+    qa = NewsQA(settings, config=PipelineConfig(question_encoder=encoders[0], question_cache=0))
     qa.warm_up()
     load = time.perf_counter() - started
     latencies = [qa.ask(q).latency_ms for _ in range(10) for q in DEFAULT_QUESTIONS]
