@@ -186,7 +186,11 @@ def run_news(args: argparse.Namespace) -> int:
             "sentences": sentences,
             "index_seconds": round(index_seconds, 1),
             "reader": reader,
-            "thresholds": dict(qa.config.abstain_thresholds),
+            "thresholds": (
+                {"reader": qa.config.reader_thresholds, "sentence": qa.config.sentence_thresholds}
+                if qa.reader_available and not settings.reader_model
+                else dict(qa.config.abstain_thresholds)
+            ),
             **{lang: _score([o for o in outcomes if o["lang"] == lang]) for lang in LANGS},
             "all": _score(outcomes),
         }
@@ -222,7 +226,7 @@ def render_news(r: dict[str, Any]) -> str:
             "answer in their row, the unanswerable ones are near misses about the same article. "
             f"Index: those rows plus {r['distractor_rows']} other benchmark rows as distractors, "
             f"{r['sentences']} sentences in {r['index_seconds']} s. Reader: {r['reader']}. "
-            f"Abstention thresholds: the shipped ones, {r['thresholds']}.",
+            f"Thresholds: the shipped ones, {r['thresholds']}.",
             "",
             "| metric | de | en | all |",
             "|---|---|---|---|",
