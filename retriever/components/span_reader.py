@@ -41,13 +41,23 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _load(path: Path) -> Any:
-    key = (str(path.resolve()), path.stat().st_mtime_ns)
-    with _LOCK:
-        if key not in _LOADED:
-            from retriever.modeling.reader import load_reader
+    from retriever.errors import ConfigError
 
-            _LOADED[key] = load_reader(path)
-        return _LOADED[key]
+    try:
+        key = (str(path.resolve()), path.stat().st_mtime_ns)
+        with _LOCK:
+            if key not in _LOADED:
+                from retriever.modeling.reader import load_reader
+
+                _LOADED[key] = load_reader(path)
+            return _LOADED[key]
+    except ConfigError:
+        raise
+    except Exception as exc:  # missing, truncated, another format: one line, and the way out
+        raise ConfigError(
+            f"newsqa's reader {path} cannot be loaded ({type(exc).__name__}: {exc}); reinstall newsqa, "
+            "or set NEWSQA_READER_MODEL=none to answer with whole sentences"
+        ) from exc
 
 
 @component

@@ -4,6 +4,9 @@ These tests drive `CitedAnswerBuilder` with made-up verdicts, so no model is nee
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from haystack import Document
 from haystack.dataclasses import ExtractedAnswer
 
@@ -102,3 +105,15 @@ def test_spans_are_widened_to_whole_words() -> None:
     assert text[slice(*whole_words(text, 0, 3))] == "Die"
     end = len(text)
     assert whole_words(text, end - 8, end) == (end - 8, end)  # "Stunden." ends at a boundary
+
+
+def test_a_broken_reader_file_is_one_clear_error(tmp_path: Path) -> None:
+    from retriever.components.span_reader import SentenceSpanReader
+    from retriever.errors import ConfigError
+
+    broken = tmp_path / "reader.safetensors"
+    broken.write_bytes(b"not a safetensors file")
+    with pytest.raises(ConfigError, match="NEWSQA_READER_MODEL=none"):
+        SentenceSpanReader(artifact=str(broken)).warm_up()
+    with pytest.raises(ConfigError, match="cannot be loaded"):
+        SentenceSpanReader(artifact=str(tmp_path / "missing.safetensors")).warm_up()
