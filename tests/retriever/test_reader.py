@@ -113,6 +113,6 @@ def test_reader_none_answers_with_whole_sentences(tmp_path: Path, monkeypatch: p
 
 def test_newsqas_own_reader_is_the_default(tmp_path: Path) -> None:
     qa = NewsQA(Settings(data_dir=tmp_path))
-    answer = qa.ask("Um wie viel Uhr begann das Gespräch?")
+    answer = qa.ask("Wann begann das Gespräch?")
     assert qa.reader_available and answer.mode == "reader" and "16.00" in (answer.answer or "")
     assert answer.span is not None and answer.citations[0].sentence_number == 2
