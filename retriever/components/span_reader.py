@@ -10,15 +10,12 @@ its place in the sentence. `CitedAnswerBuilder` turns these verdicts into the an
 
 from __future__ import annotations
 
-import logging
 import threading
 from pathlib import Path
 from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.dataclasses import ExtractedAnswer
-
-logger = logging.getLogger(__name__)
 
 _LOADED: dict[tuple[str, int], Any] = {}
 _LOCK = threading.Lock()

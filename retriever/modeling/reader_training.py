@@ -216,12 +216,8 @@ def train_reader(
 
     torch.set_num_threads(config.threads)
     set_seed(config.seed)
-    bert, _ = load_base()
-    from tokenizers import Tokenizer
-
-    from retriever.modeling.base import ensure_base
-
-    tokenizer = Tokenizer.from_file(str(ensure_base() / "tokenizer.json"))
+    bert, fast = load_base()
+    tokenizer = fast.backend_tokenizer  # the bare tokenizer SpanReader encodes with, not a second load
     layers = add_lora(bert, config.rank, config.alpha)
     model = SpanReader(bert, tokenizer, max_length=config.max_length)
     lora = [p for layer in layers.values() for p in (layer.lora_a, layer.lora_b)]
