@@ -275,10 +275,10 @@ def calibrate_reader(qa: Any, train: Corpus, dev: set[int]) -> tuple[dict[str, A
     """How many sentences the reader reads (2 or 3: the latency budget), its margin threshold, the
     sentence fallback and the rank margin (how much the ranker's order counts) that cite the
     answerable questions of the held-out articles right most often while declining >= 80 % of the
-    unanswerable ones (German and English questions
-    pooled: ~90 held-out questions per language are too few to tune each alone; English keeps the
-    plain thresholds' offset for the sentence fallback). `qa` must index every second train
-    paragraph, whose questions are the answerable ones."""
+    unanswerable ones (German and English questions pooled: ~90 held-out questions per language are
+    too few to tune each alone; English keeps the plain thresholds' offset for the sentence
+    fallback). `qa` must index every second train paragraph, whose questions are the answerable
+    ones, and read 3 sentences per question."""
     from retriever.components.answer_builder import (
         DEFAULT_THRESHOLDS,
         READER_RANK_MARGIN,
@@ -310,7 +310,7 @@ def calibrate_reader(qa: Any, train: Corpus, dev: set[int]) -> tuple[dict[str, A
     # just above each positive margin an unanswerable question got: where one more decline begins,
     # so that the lowest threshold that declines enough is on the grid, not near it
     flips = {
-        round(a.score + 0.005, 2)
+        round(round(a.score, 2) + 0.01, 2)
         for _, q, _, _, answers in runs
         if q.article % 2 == 1
         for a in answers
@@ -415,8 +415,8 @@ def run_xquad(args: argparse.Namespace) -> int:
             print(f"{name}: calibrating on XQuAD-train ...", file=sys.stderr)
             config = PipelineConfig(question_cache=0, **overrides)
             if uses_span_reader(config):
-                # every verdict the grid needs: the most sentences, none skipped by an early stop
-                config = replace_config(config, reader_top_k=3, rank_margin=0.0)
+                # the grid compares reading 2 sentences with 3: the reader reads 3 while calibrating
+                config = replace_config(config, reader_top_k=3)
             qa = NewsQA(settings, config=config, store=stores["train_half"])
             if embedder is not None and not config.question_encoder:
                 qa.pipeline.get_component("embedder")._model = embedder._loaded()

@@ -62,7 +62,7 @@ def test_xquad_split_is_by_article_and_disjoint() -> None:
 def test_reader_calibration_declines_enough_then_cites_right() -> None:
     """Two held-out paragraphs: the first indexed (its question answerable, the reader sure of the
     right sentence), the second not (its question gets a weak near-miss verdict): the chosen reader
-    threshold must lie between the two margins."""
+    threshold must lie just above the near miss's margin."""
     from types import SimpleNamespace
 
     from haystack import Document
@@ -104,6 +104,8 @@ def test_reader_calibration_declines_enough_then_cites_right() -> None:
 
     qa = SimpleNamespace(pipeline=SimpleNamespace(run=run))
     chosen, stats = calibrate_reader(qa, corpus, dev={0, 1})
-    assert 1.0 < chosen["reader"]["de"] <= 6.0 and chosen["reader"]["en"] == chosen["reader"]["de"]
+    # the lowest threshold that declines the near miss: just above its margin, not a grid step away
+    assert chosen["reader"] == {"de": 1.01, "en": 1.01}
+    assert chosen["rank_margin"] == float("inf") and chosen["top_k"] == 2  # a tie: the cheaper setting
     assert chosen["sentence"]["de"] > 0.9  # the sentence fallback would answer the near miss
     assert stats["de"] == {"answerable_cited_right": 100.0, "unanswerable_declined": 100.0, "questions": 2}
