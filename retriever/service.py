@@ -30,6 +30,9 @@ from retriever.store import SentenceStore, open_store
 logger = logging.getLogger(__name__)
 
 DEFAULT_SOURCE = f"default:{DEFAULT_ARTICLE.name}"
+# How much better (retrieval score of the best sentence) another article must match a follow-up
+# question for it to be answered from there instead of the article the conversation is about.
+FOLLOW_UP_MARGIN = 0.1
 
 __all__ = ["MAX_QUESTION_CHARS", "ArticleError", "NewsQA"]
 
@@ -82,12 +85,17 @@ class NewsQA:
         """Answer one question. Raises ValueError for an empty or over-long question.
 
         With `article_id` (a follow-up about one article) that article is asked first, and all
-        articles only when it does not say."""
+        articles when it does not say, or when another article matches the question far better (a
+        short question is not always a follow-up: the reader can find some span in any article)."""
+        overall = None
         if article_id:
-            answer = self.ask_with_evidence(question, article_id)[0]
-            if not answer.abstained:
-                return answer
-        return self.ask_with_evidence(question)[0]
+            focused = self.ask_with_evidence(question, article_id)[0]
+            if not focused.abstained:
+                overall = self.ask_with_evidence(question)[0]
+                elsewhere = bool(overall.citations) and overall.citations[0].article_id != article_id
+                if not elsewhere or overall.score < focused.score + FOLLOW_UP_MARGIN:
+                    return focused
+        return overall or self.ask_with_evidence(question)[0]
 
     def ask_with_evidence(
         self, question: str, article_id: str | None = None

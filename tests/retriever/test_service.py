@@ -217,3 +217,25 @@ def test_reindex_re_embeds_an_index_of_another_model(tmp_path: Path) -> None:
 ARTICLE_TEXT_SHORT = (
     " date 2024-05 Kiel\n\nDer Hafen von Kiel wurde erweitert. Die Arbeiten dauerten zwei Jahre."
 )
+
+
+def test_a_follow_up_stays_on_its_article_unless_another_matches_far_better(tmp_path: Path) -> None:
+    """Here the answer comes from retrieval alone (no reader, no threshold), so the article asked
+    first always "answers": only the follow-up rule decides where the answer comes from."""
+    from retriever.pipeline import PipelineConfig
+
+    settings = Settings(data_dir=tmp_path / "data", index_default=False)
+    qa = NewsQA(settings, config=PipelineConfig(reader_model="none", abstain_thresholds={"de": 0.0}))
+    tower_text = (
+        "date 2024-05 Leuchtturm\n\nDer Leuchtturm von Nordhafen wurde 1887 aus rotem Backstein "
+        "erbaut. Er ist 31 Meter hoch."
+    )
+    ferry_text = (
+        "date 2024-05 Fähre\n\nDie Fähre nach Südinsel fährt ab Mai. Die Überfahrt nach Südinsel "
+        "dauert vierzig Minuten."
+    )
+    tower = qa.index_file(write_article(tmp_path, "turm.txt", tower_text)).article.article_id
+    ferry = qa.index_file(write_article(tmp_path, "faehre.txt", ferry_text)).article.article_id
+    assert qa.ask("Wie hoch ist er?", tower).citations[0].article_id == tower
+    crossing = qa.ask("Wie lange dauert die Überfahrt nach Südinsel?", tower)
+    assert crossing.citations[0].article_id == ferry and "vierzig Minuten" in crossing.citations[0].text
