@@ -6,7 +6,8 @@
 - In a private chat, a short question right after an answer ("Und was sagte Biden?", "Wann war
   das?") is about the previous answer's article.
 
-Either way the retriever asks that article first and all articles only when it does not say.
+Either way the retriever asks that article first, and all articles when it does not say or when
+another article matches the question far better (`retriever.service.FOLLOW_UP_MARGIN`).
 """
 
 from __future__ import annotations
