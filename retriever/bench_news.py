@@ -116,6 +116,7 @@ def _score(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_news(args: argparse.Namespace) -> int:
+    from retriever.pipeline import uses_span_reader
     from retriever.service import NewsQA
     from retriever.settings import Settings
 
@@ -188,7 +189,7 @@ def run_news(args: argparse.Namespace) -> int:
             "reader": reader,
             "thresholds": (
                 {"reader": qa.config.reader_thresholds, "sentence": qa.config.sentence_thresholds}
-                if qa.reader_available and not settings.reader_model
+                if uses_span_reader(qa.config)
                 else dict(qa.config.abstain_thresholds)
             ),
             **{lang: _score([o for o in outcomes if o["lang"] == lang]) for lang in LANGS},

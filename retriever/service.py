@@ -87,15 +87,14 @@ class NewsQA:
         With `article_id` (a follow-up about one article) that article is asked first, and all
         articles when it does not say, or when another article matches the question far better (a
         short question is not always a follow-up: the reader can find some span in any article)."""
-        overall = None
-        if article_id:
-            focused = self.ask_with_evidence(question, article_id)[0]
-            if not focused.abstained:
-                overall = self.ask_with_evidence(question)[0]
-                elsewhere = bool(overall.citations) and overall.citations[0].article_id != article_id
-                if not elsewhere or overall.score < focused.score + FOLLOW_UP_MARGIN:
-                    return focused
-        return overall or self.ask_with_evidence(question)[0]
+        if not article_id:
+            return self.ask_with_evidence(question)[0]
+        focused = self.ask_with_evidence(question, article_id)[0]
+        overall = self.ask_with_evidence(question)[0]
+        if focused.abstained:
+            return overall
+        elsewhere = bool(overall.citations) and overall.citations[0].article_id != article_id
+        return overall if elsewhere and overall.score >= focused.score + FOLLOW_UP_MARGIN else focused
 
     def ask_with_evidence(
         self, question: str, article_id: str | None = None
