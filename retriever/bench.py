@@ -14,7 +14,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import re
 import resource
 import subprocess
@@ -31,6 +30,7 @@ import numpy as np
 from haystack import Document
 
 from retriever.ingest import Article, parse_article
+from retriever.machine import machine_description
 from retriever.metrics import exact_match, f1, percentile
 
 MARK = "<!-- bench:{name}:{edge} -->"
@@ -109,20 +109,6 @@ def contains_gold(article_id: str, start: int, end: int, article: Article, q: Qu
 
 def _doc_has_gold(doc: Document, article: Article, q: Question) -> bool:
     return contains_gold(doc.meta["article_id"], int(doc.meta["start"]), int(doc.meta["end"]), article, q)
-
-
-def machine_description() -> str:
-    """Cores, CPU model, memory and Python version, for the header of a benchmark section."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores, {cpu}, {mem:.0f} GiB RAM, Python {platform.python_version()}"
 
 
 def _peak_rss_mib() -> float:

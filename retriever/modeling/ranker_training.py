@@ -23,6 +23,7 @@ import numpy as np
 
 from retriever.bench import load_xquad
 from retriever.indexer import paragraph_text
+from retriever.modeling.training import set_seed
 
 logger = logging.getLogger(__name__)
 
@@ -139,14 +140,6 @@ class TrainConfig:
     context_weight: float = 0.3
     threads: int = 2
     max_minutes: float = 35.0
-
-
-def set_seed(seed: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def train_query_adapter(

@@ -46,6 +46,10 @@ class Batch:
     offsets: list[list[tuple[int, int]]]  # per token: char offsets in the sentence, (-1, -1) if not in it
     allowed: torch.Tensor  # (batch, tokens) bool: sentence tokens and the no-answer token
 
+    def to(self, device: torch.device) -> Batch:
+        tensors = {k: v.to(device, non_blocking=True) for k, v in self.tensors.items()}
+        return Batch(tensors, self.offsets, self.allowed.to(device, non_blocking=True))
+
 
 class SpanReader(nn.Module):
     def __init__(self, bert: nn.Module, tokenizer: Any, max_length: int = 128, max_answer_tokens: int = 24):
@@ -89,7 +93,8 @@ class SpanReader(nn.Module):
         """The best (start <= end, at most `max_answer_tokens`) span per row against no-answer."""
         width = start.shape[1]
         scores = start.unsqueeze(2) + end.unsqueeze(1)  # (batch, start, end)
-        keep = torch.ones(width, width, dtype=torch.bool).triu().tril(self.max_answer_tokens - 1)
+        keep = torch.ones(width, width, dtype=torch.bool, device=start.device)
+        keep = keep.triu().tril(self.max_answer_tokens - 1)
         keep[0, :] = False
         keep[:, 0] = False
         scores = scores.masked_fill(~keep, NEG)
@@ -109,7 +114,7 @@ class SpanReader(nn.Module):
     def read(self, question: str, sentences: Sequence[str]) -> list[Span]:
         if not sentences:
             return []
-        batch = self.encode([question] * len(sentences), sentences)
+        batch = self.encode([question] * len(sentences), sentences).to(self.head.weight.device)
         start, end = self.forward(batch)
         return self.best_spans(batch, start, end)
 

