@@ -1,0 +1,81 @@
+"""Compare reader artifacts as `newsqa bench xquad` calibrates them, on XQuAD-train only.
+
+    python benchmarks/select_reader.py retriever/modeling/artifacts/reader.safetensors runs/*.safetensors
+
+Every second XQuAD-train paragraph is indexed; the questions of the articles `train_reader.py --dev 6`
+held out of training are asked through the whole pipeline (ranker, reader, answer builder), those of
+indexed paragraphs answerable, the others not. For each artifact the calibration picks its settings,
+and the line says how many answerable questions it then cites right while declining >= 80 % of the
+unanswerable ones: the number to choose a reader by. The checkpoint criterion of `train_reader.py`
+sees only a question's own paragraph and news near-misses; here the near misses are the ranker's
+best sentences of other paragraphs, which is what the benchmark's unanswerable questions meet.
+XQuAD-test is for reporting only (`newsqa bench xquad --reader PATH`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("artifacts", nargs="+", type=Path, help="reader .safetensors files")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="xquad.*.json")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+
+    from retriever.bench import (
+        Corpus,
+        _embed_corpus,
+        _store_of,
+        calibrate_reader,
+        load_xquad,
+        reader_dev_articles,
+    )
+    from retriever.pipeline import PipelineConfig
+    from retriever.service import NewsQA
+    from retriever.settings import Settings
+
+    train = load_xquad(args.data, split="train")
+    dev = reader_dev_articles(train)
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="newsqa-select-") as tmp:
+        settings = Settings(data_dir=Path(tmp), index_default=False)
+        print(f"embedding {len(train.articles)} XQuAD-train paragraphs ...", file=sys.stderr)
+        indexer = NewsQA(settings, store=_store_of(Path(tmp) / "none", Corpus(), [])).indexer
+        indexer.warm_up()
+        store = _store_of(
+            Path(tmp) / "train-half", train, _embed_corpus(indexer, train), lambda n: n % 2 == 0
+        )
+        embedder: Any = None
+        for path in args.artifacts:
+            config = PipelineConfig(question_cache=0, reader_artifact=str(path), reader_top_k=3)
+            qa = NewsQA(settings, config=config, store=store)
+            if embedder is not None:
+                qa.pipeline.get_component("embedder")._model = embedder._loaded()
+            qa.warm_up()
+            embedder = qa.pipeline.get_component("embedder")
+            chosen, stats = calibrate_reader(qa, train, dev)
+            right = sum(s["answerable_cited_right"] for s in stats.values()) / max(1, len(stats))
+            declined = sum(s["unanswerable_declined"] for s in stats.values()) / max(1, len(stats))
+            row = {"artifact": str(path), "cited_right": round(right, 1), "declined": round(declined, 1)}
+            row |= {"settings": chosen, "by_language": stats}
+            results.append(row)
+            print(json.dumps(row), flush=True)
+            del qa
+            gc.collect()
+    best = max(results, key=lambda r: (r["cited_right"], r["declined"]))
+    print(f"best: {best['artifact']} (cites {best['cited_right']} % right, declines {best['declined']} %)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
