@@ -28,7 +28,7 @@ DEFAULT_THRESHOLDS = {"de": 0.862, "en": 0.804}
 # With newsqa's reader (retriever.modeling.reader): its margin over "no answer" for the answer, and the
 # retrieval score above which a sentence is still the answer when the reader finds no span. Calibrated
 # on the XQuAD-train articles held out of the reader's training (`newsqa bench xquad`).
-READER_THRESHOLDS = {"de": 6.58, "en": 6.58}
+READER_THRESHOLDS = {"de": 2.61, "en": 2.61}
 # How many logits more margin a sentence needs than the one ranked a place above it to be preferred
 # (inf: the ranker's order decides which of the sentences the reader accepts comes first).
 READER_RANK_MARGIN = math.inf

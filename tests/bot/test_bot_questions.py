@@ -31,7 +31,7 @@ async def test_the_readers_short_answer_stands_first_and_bold_in_its_sentence(
     fake: FakeTelegram, run_bot: RunBot
 ) -> None:
     async with run_bot():
-        question = "Wann begann das Gespräch?"
+        question = "Um wie viel Uhr begann das Gespräch?"
         reply = await fake.reply_to(USER, lambda: fake.send_text(USER, question))
     first_line = reply.visible.splitlines()[0]
     assert "16.00" in first_line and len(first_line) < 40  # the span, not the whole sentence

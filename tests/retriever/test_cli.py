@@ -35,7 +35,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_ask_human_output_on_the_default_article(data_dir: Path) -> None:
-    run = newsqa(data_dir, "ask", "Wann begann das Gespräch?")
+    run = newsqa(data_dir, "ask", "Um wie viel Uhr begann das Gespräch?")
     assert run.returncode == 0, run.stderr
     assert "A: 16.00" in run.stdout  # the reader's short answer, then the sentence that holds it
     assert "[1] \u201eBei dem Gespräch, das kurz nach 16.00 Uhr MEZ begann" in run.stdout
@@ -49,13 +49,13 @@ def test_ask_json_one_object_per_question_from_args_and_stdin(data_dir: Path) ->
         "--json",
         "Wer annektierte die Krim?",
         "-",
-        stdin="Wann begann das Gespräch?\n\nWho won the 1998 World Cup?\n",
+        stdin="Um wie viel Uhr begann das Gespräch?\n\nWho won the 1998 World Cup?\n",
     )
     assert run.returncode == 0, run.stderr
     lines = [json.loads(line) for line in run.stdout.splitlines()]
     assert [d["question"] for d in lines] == [
         "Wer annektierte die Krim?",
-        "Wann begann das Gespräch?",
+        "Um wie viel Uhr begann das Gespräch?",
         "Who won the 1998 World Cup?",
     ]
     for d in lines:

@@ -72,7 +72,7 @@ def test_configured_reader_gives_a_span_cited_by_its_sentence(tiny_model: Path, 
     qa = NewsQA(Settings(data_dir=tmp_path, reader_model=str(tiny_model)))
     qa.warm_up()
     assert qa.reader_available
-    answer = qa.ask("Wann begann das Gespräch?")
+    answer = qa.ask("Um wie viel Uhr begann das Gespräch?")
     assert answer.mode == "reader" and answer.answer
     first = answer.citations[0]
     assert answer.answer in first.text
@@ -89,7 +89,7 @@ def test_missing_reader_model_falls_back_to_sentences(
         qa.warm_up()
     assert not qa.reader_available
     assert "not available" in caplog.text
-    answer = qa.ask("Wann begann das Gespräch?")
+    answer = qa.ask("Um wie viel Uhr begann das Gespräch?")
     assert answer.mode == "sentence" and answer.answer == answer.citations[0].text
 
 
@@ -97,7 +97,7 @@ def test_hub_name_offline_falls_back_quickly(tmp_path: Path) -> None:
     qa = NewsQA(Settings(data_dir=tmp_path, reader_model="deepset/gelectra-base-germanquad"))
     qa.warm_up()  # HF_HUB_OFFLINE=1 (tests/conftest.py) makes this fail at once instead of retrying
     assert not qa.reader_available
-    assert qa.ask("Wann begann das Gespräch?").mode == "sentence"
+    assert qa.ask("Um wie viel Uhr begann das Gespräch?").mode == "sentence"
 
 
 def test_reader_none_answers_with_whole_sentences(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -106,13 +106,13 @@ def test_reader_none_answers_with_whole_sentences(tmp_path: Path, monkeypatch: p
     settings = Settings.from_env()
     assert settings.reader_model == "none"
     qa = NewsQA(settings)
-    answer = qa.ask("Wann begann das Gespräch?")
+    answer = qa.ask("Um wie viel Uhr begann das Gespräch?")
     assert not qa.reader_available and answer.mode == "sentence" and answer.span is None
     assert answer.answer == answer.citations[0].text
 
 
 def test_newsqas_own_reader_is_the_default(tmp_path: Path) -> None:
     qa = NewsQA(Settings(data_dir=tmp_path))
-    answer = qa.ask("Wann begann das Gespräch?")
+    answer = qa.ask("Um wie viel Uhr begann das Gespräch?")
     assert qa.reader_available and answer.mode == "reader" and "16.00" in (answer.answer or "")
     assert answer.span is not None and answer.citations[0].sentence_number == 2

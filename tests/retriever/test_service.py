@@ -31,7 +31,7 @@ def test_first_use_indexes_the_default_article(default_qa: NewsQA) -> None:
 @pytest.mark.parametrize(
     ("question", "expected_sentence"),
     [
-        ("Wann begann das Gespräch?", 2),
+        ("Um wie viel Uhr begann das Gespräch?", 2),
         ("Wie viele Soldaten soll die Ukraine an die Linie verlegt haben?", 8),
         ("Wann hat Russland die Krim annektiert?", 13),
         ("Where did Putin and Biden first meet in person?", 11),
@@ -68,7 +68,7 @@ def test_off_topic_questions_abstain_without_citations(default_qa: NewsQA, quest
 
 
 def test_answer_json_schema(default_qa: NewsQA) -> None:
-    data = default_qa.ask("Wann begann das Gespräch?").to_dict()
+    data = default_qa.ask("Um wie viel Uhr begann das Gespräch?").to_dict()
     assert set(data) == {"question", "answer", "score", "citations", "latency_ms"}
     assert isinstance(data["answer"], str) and isinstance(data["score"], float)
     assert set(data["citations"][0]) == {"article_id", "title", "date", "sentence_number", "text"}
@@ -146,7 +146,7 @@ def test_a_second_process_starts_warm_and_sees_new_articles(tmp_path: Path) -> N
     first.warm_up()
     second = NewsQA(settings)  # as another process would: reads the persisted index
     assert [a.article_id for a in second.articles()] == [DEFAULT.article_id]
-    assert second.ask("Wann begann das Gespräch?").citations[0].sentence_number == 2
+    assert second.ask("Um wie viel Uhr begann das Gespräch?").citations[0].sentence_number == 2
 
     new = write_article(
         tmp_path, "neu.txt", " date 2023-05 Neu\n\nDer Rhein ist bei Köln über die Ufer getreten."
