@@ -2,7 +2,7 @@
 
 The Telegram bot has its own entry point, `newsqa-bot` (`bot/__main__.py`); the core never imports `bot/`.
 
-newsqa ask "Wann begann das Gespräch?"        # the default article is indexed on first use
+newsqa ask "Um wie viel Uhr begann das Gespräch?"  # the default article is indexed on first use
 newsqa index articles/                          # files or folders of .txt/.md articles
 newsqa digest [ARTICLE_ID] [--json]
 newsqa articles

@@ -89,13 +89,17 @@ def test_saved_reader_reads_as_trained(base: tuple[Any, Any], tmp_path: Path) ->
     assert again[0].margin == pytest.approx(trained[0].margin, abs=1e-3)
 
 
-def test_epochs_mix_answerable_and_no_answer_examples() -> None:
-    positive = Example("Q?", "Satz mit Antwort.", 0, 4, group=0)
-    data = ReaderSet(
-        positives=[positive] * 10,
+def _small_set(answerable: int) -> ReaderSet:
+    """One question answered `answerable` times, with one sibling and one news no-answer sentence."""
+    return ReaderSet(
+        positives=[Example("Q?", "Satz mit Antwort.", 0, 4, group=0)] * answerable,
         siblings={0: [Example("Q?", "Anderer Satz.", kind="sibling", group=0)]},
         news={0: [Example("Q?", "Eine Meldung.", kind="news", group=0)]},
     )
+
+
+def test_epochs_mix_answerable_and_no_answer_examples() -> None:
+    data = _small_set(10)
     examples = epoch_examples(data, random.Random(0), negatives=1.0, news_share=0.5)
     kinds = [e.kind for e in examples]
     assert kinds.count("answer") == 10 and kinds.count("sibling") + kinds.count("news") == 10
@@ -121,12 +125,7 @@ def test_shipped_reader_loads_offline_finds_the_span_and_declines_the_rest(base:
 
 
 def test_other_paragraph_negatives_are_opt_in_and_leave_older_epochs_unchanged() -> None:
-    positive = Example("Q?", "Satz mit Antwort.", 0, 4, group=0)
-    data = ReaderSet(
-        positives=[positive] * 20,
-        siblings={0: [Example("Q?", "Anderer Satz.", kind="sibling", group=0)]},
-        news={0: [Example("Q?", "Eine Meldung.", kind="news", group=0)]},
-    )
+    data = _small_set(20)
     before = epoch_examples(data, random.Random(3), negatives=1.0, news_share=0.3)
     data.nearby = {0: [Example("Q?", "Ein Nachbarabsatz.", kind="nearby", group=0)]}
     assert epoch_examples(data, random.Random(3), negatives=1.0, news_share=0.3) == before
