@@ -209,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     history: list[dict[str, Any]] = []
     best = {"score": float("-inf")}
+    card: dict[str, Any] = {}  # of the checkpoint last written; its dev_history is `history` itself
+
+    def write_card() -> None:
+        args.out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+        args.out.with_suffix(".md").write_text(model_card(card), encoding="utf-8")
 
     def write(step: int, model: Any, layers: Any, log: dict[str, Any] | None) -> None:
         metrics = evaluate(model, dev) if dev else {}
@@ -220,22 +225,24 @@ def main(argv: list[str] | None = None) -> int:
             best["score"] = selection_score(metrics)
         save_reader(args.out, model, layers, card_config)
         sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
-        result = {
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": machine_description(),
-            "artifact": args.out.name,
-            "bytes": args.out.stat().st_size,
-            "sha256": sha,
-            "train_questions": len(train.questions),
-            "train_answerable_examples": len(train.positives),
-            "news_sentences": n_news,
-            "step": step,
-            "log": log,
-            "dev_history": history,
-            "config": card_config,
-        }
-        args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        args.out.with_suffix(".md").write_text(model_card(result), encoding="utf-8")
+        card.clear()
+        card.update(
+            {
+                "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                "machine": machine_description(),
+                "artifact": args.out.name,
+                "bytes": args.out.stat().st_size,
+                "sha256": sha,
+                "train_questions": len(train.questions),
+                "train_answerable_examples": len(train.positives),
+                "news_sentences": n_news,
+                "step": step,
+                "log": log,
+                "dev_history": history,
+                "config": card_config,
+            }
+        )
+        write_card()
 
     random.seed(config.seed)
     model, layers, log = train_reader(
@@ -243,12 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not history or history[-1]["step"] != log["steps_done"]:
         write(log["steps_done"], model, layers, log)
-    card = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))
     card["log"] = card["log"] or log  # the run's log, also when the best checkpoint came earlier
-    card["dev_history"] = history
-    args.out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    args.out.with_suffix(".md").write_text(model_card(card), encoding="utf-8")
-    print(args.out.with_suffix(".json").read_text(encoding="utf-8"))
+    write_card()  # and the whole dev history
+    print(json.dumps(card, indent=2))
     return 0
 
 

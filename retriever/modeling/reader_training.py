@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from retriever.bench import Corpus
+    from retriever.bench import Corpus, Question
+    from retriever.ingest import Article
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,13 @@ class _KeywordIndex:
         return sorted(counts, key=counts.__getitem__, reverse=True)[:k]
 
 
+def _gold_sentence(article: Article, q: Question) -> int | None:
+    """Index of the sentence of `article` that holds the question's whole gold span (None when the
+    span crosses a sentence boundary: no single sentence to cite)."""
+    end = q.start + len(q.gold)
+    return next((i for i, s in enumerate(article.sentences) if s.start <= q.start and end <= s.end), None)
+
+
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
@@ -145,10 +153,11 @@ def load_reader_set(
         if keep_article is not None and not keep_article(order.index(names[q.article])):
             continue
         article = corpus.articles[q.article]
-        end = q.start + len(q.gold)
-        gold = next((s for s in article.sentences if s.start <= q.start and end <= s.end), None)
-        if gold is None:  # the answer crosses a sentence boundary: no single sentence to cite
+        index = _gold_sentence(article, q)
+        if index is None:
             continue
+        gold = article.sentences[index]
+        end = q.start + len(q.gold)
         data.questions.append(qi)
         answers = {_norm(g) for g in q.golds}
         for lang in languages:
@@ -198,8 +207,8 @@ def dev_questions(data: ReaderSet, texts: dict[str, dict[str, str]]) -> list[Dev
     for qi in data.questions:
         q = data.corpus.questions[qi]
         article = data.corpus.articles[q.article]
-        end = q.start + len(q.gold)
-        gold = next(i for i, s in enumerate(article.sentences) if s.start <= q.start and end <= s.end)
+        gold = _gold_sentence(article, q)
+        assert gold is not None  # load_reader_set keeps only questions with one
         out.append(
             DevQuestion(
                 texts={lang: texts[lang][q.qid] for lang in texts if q.qid in texts[lang]},
