@@ -32,43 +32,33 @@ def main(argv: list[str] | None = None) -> int:
 
     from retriever.bench import (
         Corpus,
-        _embed_corpus,
-        _store_of,
-        calibrate_reader,
+        calibrated_reader_config,
+        embed_corpus,
         load_xquad,
-        reader_dev_articles,
+        store_of,
+        train_half_store,
     )
     from retriever.pipeline import PipelineConfig
     from retriever.service import NewsQA
     from retriever.settings import Settings
 
     train = load_xquad(args.data, split="train")
-    dev = reader_dev_articles(train)
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="newsqa-select-") as tmp:
         settings = Settings(data_dir=Path(tmp), index_default=False)
         print(f"embedding {len(train.articles)} XQuAD-train paragraphs ...", file=sys.stderr)
-        indexer = NewsQA(settings, store=_store_of(Path(tmp) / "none", Corpus(), [])).indexer
+        indexer = NewsQA(settings, store=store_of(Path(tmp) / "none", Corpus(), [])).indexer
         indexer.warm_up()
-        store = _store_of(
-            Path(tmp) / "train-half", train, _embed_corpus(indexer, train), lambda n: n % 2 == 0
-        )
-        embedder: Any = None
+        store = train_half_store(Path(tmp) / "train-half", train, embed_corpus(indexer, train))
         for path in args.artifacts:
-            config = PipelineConfig(question_cache=0, reader_artifact=str(path), reader_top_k=3)
-            qa = NewsQA(settings, config=config, store=store)
-            if embedder is not None:
-                qa.pipeline.get_component("embedder")._model = embedder._loaded()
-            qa.warm_up()
-            embedder = qa.pipeline.get_component("embedder")
-            chosen, stats = calibrate_reader(qa, train, dev)
+            config = PipelineConfig(question_cache=0, reader_artifact=str(path))
+            _, chosen, stats = calibrated_reader_config(settings, store, train, config)
             right = sum(s["answerable_cited_right"] for s in stats.values()) / max(1, len(stats))
             declined = sum(s["unanswerable_declined"] for s in stats.values()) / max(1, len(stats))
             row = {"artifact": str(path), "cited_right": round(right, 1), "declined": round(declined, 1)}
             row |= {"settings": chosen, "by_language": stats}
             results.append(row)
             print(json.dumps(row), flush=True)
-            del qa
             gc.collect()
     best = max(results, key=lambda r: (r["cited_right"], r["declined"]))
     print(f"best: {best['artifact']} (cites {best['cited_right']} % right, declines {best['declined']} %)")

@@ -11,6 +11,7 @@ the paragraphs are indexed alone, and questions about the other half must be dec
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -129,11 +130,11 @@ def calibrate_threshold(
     return threshold, float((pos >= threshold).mean()), float((neg < threshold).mean())
 
 
-def _embed_corpus(indexer: Any, corpus: Corpus) -> list[list[Document]]:
+def embed_corpus(indexer: Any, corpus: Corpus) -> list[list[Document]]:
     return [indexer.embed(article) for article in corpus.articles]
 
 
-def _store_of(folder: Path, corpus: Corpus, embedded: list[list[Document]], keep: Any = None) -> Any:
+def store_of(folder: Path, corpus: Corpus, embedded: list[list[Document]], keep: Any = None) -> Any:
     from retriever.indexer import article_info
     from retriever.store.sqlite import SQLiteSentenceStore
 
@@ -143,6 +144,12 @@ def _store_of(folder: Path, corpus: Corpus, embedded: list[list[Document]], keep
             if keep is None or keep(n):
                 store.put_article(article_info(article), docs)
     return store
+
+
+def train_half_store(folder: Path, train: Corpus, embedded: list[list[Document]]) -> Any:
+    """Every second XQuAD-train paragraph indexed: what every calibration asks, the questions of
+    the indexed paragraphs answerable, the others' not."""
+    return store_of(folder, train, embedded, lambda n: n % 2 == 0)
 
 
 def _top_scores(qa: Any, corpus: Corpus, lang: str) -> list[float]:
@@ -309,52 +316,84 @@ def calibrate_reader(qa: Any, train: Corpus, dev: set[int]) -> tuple[dict[str, A
     # than 3 would break the 150 ms p95 budget of an answer. ~45 answerable held-out questions per
     # language tell the settings apart by little: on a tie the first wins, so the cheaper top_k and
     # the ranker's order (inf, which the reader's dev sentence choice, 74 % vs e5's ~80 %, favours).
-    for top_k in (2, 3):
-        for rank_margin in (math.inf, 8.0, 4.0, 2.0, 1.0, 0.0):
-            for tau_r in grid_r:
-                for tau_s in (0.84, 0.86, 0.88, 0.9, 0.92, 0.94, 2.0):
-                    builder = CitedAnswerBuilder(
-                        reader_thresholds={"de": tau_r, "en": tau_r},
-                        sentence_thresholds={"de": tau_s, "en": tau_s + offset},
-                        rank_margin=rank_margin,
-                    )
-                    counts = {lang: [0, 0, 0, 0] for lang in ("de", "en")}  # right, pos, declined, neg
-                    for lang, q, text, ranked, answers in runs:
-                        read = [a for a in answers if a.meta["rank"] < top_k]
-                        answer = builder.run(query=text, documents=ranked, answers=read)["answer"]
-                        article = train.articles[q.article]
-                        c = counts[lang]
-                        if q.article % 2 == 0:
-                            c[1] += 1
-                            first = answer.citations[0] if answer.citations else None
-                            if first is not None and first.article_id == article.article_id:
-                                cited = article.sentences[first.sentence_number - 1]
-                                c[0] += contains_gold(article.article_id, cited.start, cited.end, article, q)
-                        else:
-                            c[3] += 1
-                            c[2] += answer.abstained
-                    right = sum(c[0] for c in counts.values()) / max(1, sum(c[1] for c in counts.values()))
-                    declined = sum(c[2] for c in counts.values()) / max(1, sum(c[3] for c in counts.values()))
-                    # the issue's bar: decline >= 80 % of unanswerable questions, then cite right as
-                    # often as possible; where no setting declines enough, the best balance of the two
-                    score = right if declined >= 0.8 else (right + declined) / 2 - 1
-                    if score > best:
-                        best = score
-                        chosen = {
-                            "reader": {"de": tau_r, "en": tau_r},
-                            "sentence": {"de": tau_s, "en": round(tau_s + offset, 3)},
-                            "rank_margin": rank_margin,
-                            "top_k": top_k,
-                        }
-                        stats = {
-                            lang: {
-                                "answerable_cited_right": round(100 * c[0] / max(c[1], 1), 1),
-                                "unanswerable_declined": round(100 * c[2] / max(c[3], 1), 1),
-                                "questions": c[1] + c[3],
-                            }
-                            for lang, c in counts.items()
-                        }
+    grid = itertools.product(
+        (2, 3), (math.inf, 8.0, 4.0, 2.0, 1.0, 0.0), grid_r, (0.84, 0.86, 0.88, 0.9, 0.92, 0.94, 2.0)
+    )
+    for top_k, rank_margin, tau_r, tau_s in grid:
+        builder = CitedAnswerBuilder(
+            reader_thresholds={"de": tau_r, "en": tau_r},
+            sentence_thresholds={"de": tau_s, "en": tau_s + offset},
+            rank_margin=rank_margin,
+        )
+        counts = _reader_counts(builder, runs, top_k, train)
+        right = sum(c[0] for c in counts.values()) / max(1, sum(c[1] for c in counts.values()))
+        declined = sum(c[2] for c in counts.values()) / max(1, sum(c[3] for c in counts.values()))
+        # the issue's bar: decline >= 80 % of unanswerable questions, then cite right as often as
+        # possible; where no setting declines enough, the best balance of the two
+        score = right if declined >= 0.8 else (right + declined) / 2 - 1
+        if score > best:
+            best = score
+            chosen = {
+                "reader": {"de": tau_r, "en": tau_r},
+                "sentence": {"de": tau_s, "en": round(tau_s + offset, 3)},
+                "rank_margin": rank_margin,
+                "top_k": top_k,
+            }
+            stats = {
+                lang: {
+                    "answerable_cited_right": round(100 * c[0] / max(c[1], 1), 1),
+                    "unanswerable_declined": round(100 * c[2] / max(c[3], 1), 1),
+                    "questions": c[1] + c[3],
+                }
+                for lang, c in counts.items()
+            }
     return chosen, stats
+
+
+def _reader_counts(builder: Any, runs: list[Any], top_k: int, train: Corpus) -> dict[str, list[int]]:
+    """Per language: answerable questions cited right, answerable ones, unanswerable ones declined,
+    unanswerable ones, when `builder` answers from the reader's verdicts on the best `top_k`."""
+    counts = {lang: [0, 0, 0, 0] for lang in ("de", "en")}
+    for lang, q, text, ranked, answers in runs:
+        read = [a for a in answers if a.meta["rank"] < top_k]
+        answer = builder.run(query=text, documents=ranked, answers=read)["answer"]
+        article = train.articles[q.article]
+        c = counts[lang]
+        if q.article % 2 == 0:
+            c[1] += 1
+            first = answer.citations[0] if answer.citations else None
+            if first is not None and first.article_id == article.article_id:
+                cited = article.sentences[first.sentence_number - 1]
+                c[0] += contains_gold(article.article_id, cited.start, cited.end, article, q)
+        else:
+            c[3] += 1
+            c[2] += answer.abstained
+    return counts
+
+
+def calibrated_reader_config(
+    settings: Any, store: Any, train: Corpus, config: Any
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """`config` with the reader settings `calibrate_reader` chooses on `store` (every second
+    XQuAD-train paragraph indexed; see `train_half_store`), with the chosen settings and their
+    statistics on the held-out articles. What `newsqa bench xquad` and `benchmarks/select_reader.py`
+    both calibrate with, so that a reader is chosen as it is then measured."""
+    from dataclasses import replace
+
+    from retriever.service import NewsQA
+
+    # the grid compares reading 2 sentences with 3: the reader reads 3 while calibrating
+    qa = NewsQA(settings, config=replace(config, reader_top_k=3), store=store)
+    qa.warm_up()
+    chosen, stats = calibrate_reader(qa, train, reader_dev_articles(train))
+    calibrated = replace(
+        config,
+        reader_thresholds=chosen["reader"],
+        sentence_thresholds=chosen["sentence"],
+        rank_margin=chosen["rank_margin"],
+        reader_top_k=chosen["top_k"],
+    )
+    return calibrated, chosen, stats
 
 
 def run_xquad(args: argparse.Namespace) -> int:
@@ -368,20 +407,18 @@ def run_xquad(args: argparse.Namespace) -> int:
     test = load_xquad(args.data, args.limit, split="test")
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
         settings = Settings(data_dir=Path(tmp), index_default=False)
-        indexer_qa = NewsQA(settings, store=_store_of(Path(tmp) / "none", Corpus(), []))
+        indexer_qa = NewsQA(settings, store=store_of(Path(tmp) / "none", Corpus(), []))
         indexer_qa.indexer.warm_up()
         sentences = sum(len(a.sentences) for a in test.articles)
         print(f"embedding {len(train.articles)} + {len(test.articles)} paragraphs ...", file=sys.stderr)
         started = time.perf_counter()
-        test_docs = _embed_corpus(indexer_qa.indexer, test)
+        test_docs = embed_corpus(indexer_qa.indexer, test)
         index_seconds = time.perf_counter() - started
-        train_docs = _embed_corpus(indexer_qa.indexer, train)
+        train_docs = embed_corpus(indexer_qa.indexer, train)
         stores = {
-            # calibration (XQuAD-train only): every second paragraph indexed; the others' questions
-            # must be declined
-            "train_half": _store_of(Path(tmp) / "train-half", train, train_docs, lambda n: n % 2 == 0),
-            "test": _store_of(Path(tmp) / "test", test, test_docs),
-            "test_half": _store_of(Path(tmp) / "test-half", test, test_docs, lambda n: n % 2 == 0),
+            "train_half": train_half_store(Path(tmp) / "train-half", train, train_docs),
+            "test": store_of(Path(tmp) / "test", test, test_docs),
+            "test_half": store_of(Path(tmp) / "test-half", test, test_docs, lambda n: n % 2 == 0),
         }
         results: dict[str, Any] = {
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
@@ -394,32 +431,18 @@ def run_xquad(args: argparse.Namespace) -> int:
             "index_sentences_per_s": round(sentences / index_seconds, 1),
             "variants": {},
         }
-        dev = reader_dev_articles(train)
-        embedder: Any = None
         last_config: Any = None
         for name, overrides in xquad_variants(getattr(args, "adapter", ""), getattr(args, "reader", "")):
             print(f"{name}: calibrating on XQuAD-train ...", file=sys.stderr)
             config = PipelineConfig(question_cache=0, **overrides)
-            if uses_span_reader(config):
-                # the grid compares reading 2 sentences with 3: the reader reads 3 while calibrating
-                config = replace_config(config, reader_top_k=3)
-            qa = NewsQA(settings, config=config, store=stores["train_half"])
-            if embedder is not None and not config.question_encoder:
-                qa.pipeline.get_component("embedder")._model = embedder._loaded()
-            qa.warm_up()
-            if not config.question_encoder:
-                embedder = qa.pipeline.get_component("embedder")
             calibration: dict[str, Any] = {}
             if uses_span_reader(config):
-                thresholds, calibration = calibrate_reader(qa, train, dev)
-                config = replace_config(
-                    config,
-                    reader_thresholds=thresholds["reader"],
-                    sentence_thresholds=thresholds["sentence"],
-                    rank_margin=thresholds["rank_margin"],
-                    reader_top_k=thresholds["top_k"],
+                config, thresholds, calibration = calibrated_reader_config(
+                    settings, stores["train_half"], train, config
                 )
             else:
+                qa = NewsQA(settings, config=config, store=stores["train_half"])
+                qa.warm_up()
                 for lang in ("de", "en"):
                     scores = _top_scores(qa, train, lang)
                     pos = [s for s, q in zip(scores, train.questions, strict=True) if q.article % 2 == 0]
@@ -437,9 +460,6 @@ def run_xquad(args: argparse.Namespace) -> int:
             print(f"{name}: asking XQuAD-test questions ...", file=sys.stderr)
             for key in ("test", "test_half"):
                 qa = NewsQA(settings, config=config, store=stores[key])
-                if not config.question_encoder:
-                    # the same question model for every store: no second copy in memory
-                    qa.pipeline.get_component("embedder")._model = embedder._loaded()
                 qa.warm_up()
                 for lang in ("de", "en"):
                     if key == "test":
