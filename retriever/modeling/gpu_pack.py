@@ -35,7 +35,13 @@ def texts_of(train: ReaderSet, dev: Iterable[DevQuestion]) -> tuple[set[str], se
     """Every question and every sentence the training loop will tokenize."""
     questions: set[str] = set()
     sentences: set[str] = set()
-    groups = [train.positives, *train.siblings.values(), *train.news.values()]
+    groups = [
+        train.positives,
+        train.generated,
+        *train.siblings.values(),
+        *train.news.values(),
+        *train.nearby.values(),
+    ]
     for examples in groups:
         for e in examples:
             questions.add(e.question)
@@ -44,6 +50,7 @@ def texts_of(train: ReaderSet, dev: Iterable[DevQuestion]) -> tuple[set[str], se
         questions.update(d.texts.values())
         sentences.update(d.sentences)
         sentences.update(d.news)
+        sentences.update(d.nearby)
     return questions, sentences
 
 

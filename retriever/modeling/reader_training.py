@@ -10,6 +10,9 @@ Examples are (question, sentence, answer span or none):
 - no answer, same article (opt-in, `nearby_per_question`): a sentence of another paragraph of the
   same XQuAD article sharing the most content words with the question. The benchmark's unanswerable
   questions meet exactly these (their paragraph is not indexed, its neighbours are).
+- generated (opt-in, `add_news_questions`): German echo questions about facts of 10kGNAD rows
+  512-1027 (`retriever.modeling.news_questions`), with sentences of the same article as no-answer
+  examples.
 Only XQuAD-train articles are read (`retriever.bench.in_split`); `dev_every` holds some of them out.
 
 The training loop itself needs only torch and tokenizers: with prepared examples and a packed base
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# group ids of generated news questions start here, above any XQuAD question index
+GENERATED_GROUPS = 1_000_000
 LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
 GNAD_TRAIN_ROWS = range(512, 1028)
 
@@ -47,7 +52,7 @@ class Example:
     sentence: str
     start: int = -1  # answer span in the sentence; -1: the sentence does not answer the question
     end: int = -1
-    kind: str = "answer"  # answer | sibling | news
+    kind: str = "answer"  # answer | sibling | news | nearby | generated | generated-sibling
     language: str = "de"
     group: int = -1  # the XQuAD question it came from
 
@@ -71,6 +76,7 @@ class ReaderSet:
     siblings: dict[int, list[Example]] = field(default_factory=dict)  # question -> no-answer examples
     news: dict[int, list[Example]] = field(default_factory=dict)
     nearby: dict[int, list[Example]] = field(default_factory=dict)  # same article, other paragraphs
+    generated: list[Example] = field(default_factory=list)  # German echo questions from news
     corpus: Corpus | None = None
     questions: list[int] = field(default_factory=list)  # corpus question indexes in this set
 
@@ -84,19 +90,29 @@ def question_texts(folder: Path, languages: Sequence[str]) -> dict[str, dict[str
     return out
 
 
-def news_sentences(path: Path, rows: range = GNAD_TRAIN_ROWS, limit: int = 0) -> list[str]:
-    """Sentences of the 10kGNAD rows open to training (never rows 0-511)."""
+def news_articles(path: Path, rows: range = GNAD_TRAIN_ROWS) -> list[list[str]]:
+    """The sentences of each 10kGNAD row open to training (never rows 0-511)."""
     from retriever.ingest import split_sentences
 
     if rows.start < 512:
         raise ValueError("10kGNAD rows 0-511 are for benchmarks only and are never trained on")
-    out: list[str] = []
+    out: list[list[str]] = []
     with path.open(encoding="utf-8", newline="") as handle:
         for row, (_, text) in enumerate(csv.reader(handle, delimiter=";", quotechar="'")):
             if row in rows:
-                out.extend(s.text for s in split_sentences(text) if 30 <= len(s.text) <= 400)
-            if limit and len(out) >= limit:
+                out.append([s.text for s in split_sentences(text)])
+            elif row >= rows.stop:
                 break
+    return out
+
+
+def news_sentences(path: Path, rows: range = GNAD_TRAIN_ROWS, limit: int = 0) -> list[str]:
+    """Sentences of the 10kGNAD rows open to training (never rows 0-511)."""
+    out: list[str] = []
+    for sentences in news_articles(path, rows):
+        out.extend(s for s in sentences if 30 <= len(s) <= 400)
+        if limit and len(out) >= limit:
+            break
     return out
 
 
@@ -200,6 +216,20 @@ def load_reader_set(
     return data
 
 
+def add_news_questions(data: ReaderSet, articles: list[list[str]], per_article: int, seed: int = 13) -> None:
+    """German echo questions about news facts as answerable examples (`data.generated`), each with the
+    sentences of its article that lack the answer as its no-answer examples (in `data.siblings`)."""
+    from retriever.modeling.news_questions import news_questions
+
+    for n, q in enumerate(news_questions(articles, random.Random(seed), per_article)):
+        group = GENERATED_GROUPS + n
+        data.generated.append(Example(q.question, q.sentence, q.start, q.end, "generated", "de", group))
+        data.siblings[group] = [
+            Example(q.question, other, kind="generated-sibling", language="de", group=group)
+            for other in q.others
+        ]
+
+
 def dev_questions(data: ReaderSet, texts: dict[str, dict[str, str]]) -> list[DevQuestion]:
     """The held-out questions of `data` as the checkpoint evaluation reads them."""
     assert data.corpus is not None
@@ -237,6 +267,7 @@ def prepared_json(train: ReaderSet, dev: Sequence[DevQuestion]) -> dict[str, Any
         "siblings": {str(k): _examples_json(v) for k, v in train.siblings.items()},
         "news": {str(k): _examples_json(v) for k, v in train.news.items()},
         "nearby": {str(k): _examples_json(v) for k, v in train.nearby.items()},
+        "generated": _examples_json(train.generated),
         "questions": train.questions,
         "dev": [d.__dict__ for d in dev],
     }
@@ -248,6 +279,7 @@ def from_prepared_json(data: dict[str, Any]) -> tuple[ReaderSet, list[DevQuestio
         siblings={int(k): _examples(v) for k, v in data["siblings"].items()},
         news={int(k): _examples(v) for k, v in data["news"].items()},
         nearby={int(k): _examples(v) for k, v in data.get("nearby", {}).items()},
+        generated=_examples(data.get("generated", [])),
         questions=list(data["questions"]),
     )
     return train, [DevQuestion(**d) for d in data["dev"]]
@@ -259,12 +291,16 @@ def epoch_examples(
     negatives: float = 1.0,
     news_share: float = 0.3,
     nearby_share: float = 0.0,
+    generated: int = 0,
 ) -> list[Example]:
-    """All answerable examples and, per answerable one, `negatives` no-answer examples on average
-    (`news_share` of them from real news and `nearby_share` from other paragraphs of the article,
-    where there are any; the rest from the question's own paragraph)."""
-    out = list(data.positives)
-    for example in data.positives:
+    """All answerable examples plus `generated` of the generated news questions, drawn anew each
+    epoch, and, per answerable one, `negatives` no-answer examples on average (`news_share` of them
+    from real news and `nearby_share` from other paragraphs of the article, where there are any; the
+    rest from the question's own paragraph, or a generated question's own article)."""
+    # no draw at all without generated questions, so that older runs repeat exactly
+    picked = rng.sample(data.generated, min(generated, len(data.generated))) if generated else []
+    out = [*data.positives, *picked]
+    for example in list(out):
         count = int(negatives) + (rng.random() < negatives - int(negatives))
         for _ in range(count):
             draw = rng.random()  # one draw per example, so that nearby_share=0 repeats older runs exactly
@@ -307,6 +343,7 @@ class ReaderTrainConfig:
     negatives: float = 1.0
     news_share: float = 0.3
     nearby_share: float = 0.0
+    generated: int = 0  # generated German news questions per epoch (of those in the training set)
     max_length: int = 128
     threads: int = 2
     max_minutes: float = 100.0
@@ -348,7 +385,8 @@ def train_reader(
         weight_decay=0.0,
     )
     rng = random.Random(config.seed)
-    per_epoch = int(len(data.positives) * (1 + config.negatives))
+    answerable = len(data.positives) + min(config.generated, len(data.generated))
+    per_epoch = int(answerable * (1 + config.negatives))
     steps = config.epochs * ((per_epoch + config.batch_size - 1) // config.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda step: min(1.0, (step + 1) / 50) * max(0.02, 1 - step / steps)
@@ -359,7 +397,9 @@ def train_reader(
     out_of_time = False
     for epoch in range(config.epochs):
         model.train()
-        examples = epoch_examples(data, rng, config.negatives, config.news_share, config.nearby_share)
+        examples = epoch_examples(
+            data, rng, config.negatives, config.news_share, config.nearby_share, config.generated
+        )
         # similar lengths in one batch: less padding, same examples
         chunks = [
             examples[i : i + config.batch_size * 8] for i in range(0, len(examples), config.batch_size * 8)

@@ -25,6 +25,9 @@ from retriever.modeling.reader_training import (
 SENTENCE = "Das Gespräch begann am 7. Dezember um 16.00 Uhr MEZ."
 OTHER = "Die Krim wurde 2014 von Russland annektiert."
 QUESTION = "Wann begann das Gespräch?"
+NEARBY = "Der Gipfel in Genf verlief ohne Durchbruch."
+GENERATED = "Die Inflation lag im Mai bei wie viel Prozent?"
+GENERATED_SENTENCE = "Die Inflation lag im Mai bei 4,6 Prozent."
 
 
 def _data() -> tuple[ReaderSet, list[DevQuestion]]:
@@ -33,6 +36,8 @@ def _data() -> tuple[ReaderSet, list[DevQuestion]]:
         positives=[Example(QUESTION, SENTENCE, start, start + 9, "answer", "de", 0)],
         siblings={0: [Example(QUESTION, OTHER, kind="sibling", group=0)]},
         news={0: [Example(QUESTION, "Die Börse schloss im Plus.", kind="news", group=0)]},
+        nearby={0: [Example(QUESTION, NEARBY, kind="nearby", group=0)]},
+        generated=[Example(GENERATED, GENERATED_SENTENCE, 29, 40, "generated", "de", 1_000_000)],
         questions=[0],
     )
     dev = [DevQuestion({"de": "Wer wurde annektiert?"}, [OTHER, SENTENCE], 0, ["Krim"], ["Ein Satz."])]
@@ -44,6 +49,7 @@ def test_prepared_examples_round_trip() -> None:
     again, dev_again = from_prepared_json(prepared_json(train, dev))
     assert again.positives == train.positives
     assert again.siblings == train.siblings and again.news == train.news
+    assert again.nearby == train.nearby and again.generated == train.generated
     assert again.questions == train.questions and dev_again == dev
 
 
@@ -67,7 +73,7 @@ def test_packed_base_equals_the_base_on_the_examples_texts(base: tuple[Any, Any]
     assert from_prepared_json(prepared_json(train, dev))[0].positives == _data()[0].positives
     assert info["base_sha256"] and info["languages"] == ["de"]
     full = base[0].eval()
-    for text in (SENTENCE, OTHER):
+    for text in (SENTENCE, OTHER, NEARBY, GENERATED_SENTENCE):  # every kind of example keeps its rows
         assert torch.equal(_hidden(bert.eval(), tokenizer, text), _hidden(full, tokenizer, text))
     unseen = "Quantenchromodynamik erklärt Gluonen."  # pieces no example uses: blanked in the pack
     assert not torch.allclose(_hidden(bert, tokenizer, unseen), _hidden(full, tokenizer, unseen), atol=1e-3)

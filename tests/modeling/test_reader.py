@@ -15,10 +15,13 @@ import pytest
 import torch
 
 from retriever.modeling.lora import add_lora
+from retriever.modeling.news_questions import echo_question, facts
 from retriever.modeling.reader import READER_ARTIFACT, SpanReader, load_reader, save_reader
 from retriever.modeling.reader_training import (
+    GENERATED_GROUPS,
     Example,
     ReaderSet,
+    add_news_questions,
     epoch_examples,
     news_sentences,
     token_targets,
@@ -132,6 +135,60 @@ def test_other_paragraph_negatives_are_opt_in_and_leave_older_epochs_unchanged()
     mixed = [e.kind for e in epoch_examples(data, random.Random(3), 1.0, news_share=0.3, nearby_share=0.4)]
     assert mixed.count("nearby") and mixed.count("sibling") and mixed.count("news")
     assert mixed.count("answer") == 20 and len(mixed) == 40
+
+
+def test_generated_questions_are_opt_in_drawn_per_epoch_and_declined_on_their_article() -> None:
+    data = _small_set(20)
+    before = epoch_examples(data, random.Random(3), negatives=1.0, news_share=0.3)
+    group = GENERATED_GROUPS
+    data.generated = [
+        Example(f"F{n}?", "Die Quote lag bei 4,6 Prozent.", 21, 32, "generated", "de", group + n)
+        for n in range(5)
+    ]
+    data.siblings |= {
+        group + n: [Example(f"F{n}?", "Ein anderer Satz.", kind="generated-sibling", group=group + n)]
+        for n in range(5)
+    }
+    assert epoch_examples(data, random.Random(3), negatives=1.0, news_share=0.3) == before
+    mixed = epoch_examples(data, random.Random(3), 1.0, news_share=0.3, generated=3)
+    kinds = [e.kind for e in mixed]
+    assert kinds.count("generated") == 3 and kinds.count("answer") == 20 and len(mixed) == 46
+    asked = {e.question for e in mixed if e.kind == "generated"}
+    assert {e.question for e in mixed if e.kind == "generated-sibling"} <= asked  # their own article's
+
+
+def test_news_facts_become_echo_questions_whose_answer_is_the_fact() -> None:
+    sentence = "Seit 2012 warb sie 120.000 Kunden und am 3. Mai 3,5 Millionen Euro ein."
+    asked = {sentence[f.start : f.end]: echo_question(sentence, f) for f in facts(sentence)}
+    assert asked == {
+        "2012": "Seit wann warb sie 120.000 Kunden und am 3. Mai 3,5 Millionen Euro ein?",
+        "3. Mai": "Seit 2012 warb sie 120.000 Kunden und wann 3,5 Millionen Euro ein?",
+        "3,5 Millionen Euro": "Seit 2012 warb sie 120.000 Kunden und am 3. Mai wie viel Euro ein?",
+        "120.000 Kunden": "Seit 2012 warb sie wie viele Kunden und am 3. Mai 3,5 Millionen Euro ein?",
+    }
+    assert facts("Um 16.00 Uhr begann es.")[0].phrase == "um wie viel Uhr"
+    assert (
+        echo_question("Um 16.00 Uhr begann es.", facts("Um 16.00 Uhr begann es.")[0])
+        == "Um wie viel Uhr begann es?"
+    )
+    assert not facts("Im Jahr 2000 Menschen zu zählen, ist schwer.")[1:]  # a year is not a count
+
+
+def test_generated_questions_take_their_no_answer_sentences_from_their_own_article() -> None:
+    article = [
+        "Die Arbeitslosigkeit stieg im Mai auf 9,1 Prozent, teilte das AMS mit.",
+        "Im Vorjahr hatte die Arbeitslosigkeit noch 8,4 Prozent betragen.",
+        "Das AMS rechnet mit einer Entspannung im Herbst.",
+    ]
+    other = ["Ein ganz anderer Artikel über 25 Spieler und Fußball."]
+    data = ReaderSet()
+    add_news_questions(data, [article, other], per_article=3)
+    by_sentence = {e.sentence: e for e in data.generated}
+    first = by_sentence[article[0]]
+    assert first.sentence[first.start : first.end] == "9,1 Prozent" and first.question.endswith("?")
+    negatives = [e.sentence for e in data.siblings[first.group]]
+    assert negatives and set(negatives) <= set(article[1:])  # same article, never the answer's own
+    assert all(e.group >= GENERATED_GROUPS and e.language == "de" for e in data.generated)
 
 
 XQUAD = Path(__file__).resolve().parents[3] / "shared" / "data"
