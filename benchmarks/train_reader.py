@@ -15,6 +15,10 @@ checkpoint, and the reader's abstention margin is calibrated on it (never on XQu
 XQuAD-test is measured by `newsqa bench xquad`, not here. With `--keep last` the artifact is rewritten
 at every checkpoint, so a run stopped early still leaves the latest weights with their card; with
 `--keep best` only a checkpoint that cites better on dev than every earlier one is written.
+Two more kinds of examples are prepared on request and trained on only when asked: `--nearby N`
+(no-answer sentences of the article's other paragraphs; `--nearby-share F` of the no-answer examples)
+and `--news-questions N` (German echo questions about facts of 10kGNAD rows 512-1027, N per article;
+`--generated K` of them per epoch). Neither improved the shipped reader (docs/benchmarks.md).
 """
 
 from __future__ import annotations
