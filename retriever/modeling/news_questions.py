@@ -113,6 +113,8 @@ def news_questions(
     out: list[NewsQuestion] = []
     for sentences in articles:
         candidates = [(s, f) for s in sentences if 40 <= len(s) <= 300 for f in [facts(s)] if f]
+        if not candidates:
+            continue
         rng.shuffle(candidates)
         words = [set(analyze(s)) for s in sentences]
         for sentence, found in candidates[:per_article]:

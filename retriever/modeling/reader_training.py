@@ -106,10 +106,10 @@ def news_articles(path: Path, rows: range = GNAD_TRAIN_ROWS) -> list[list[str]]:
     return out
 
 
-def news_sentences(path: Path, rows: range = GNAD_TRAIN_ROWS, limit: int = 0) -> list[str]:
-    """Sentences of the 10kGNAD rows open to training (never rows 0-511)."""
+def news_sentences(articles: Sequence[Sequence[str]], limit: int = 0) -> list[str]:
+    """The sentences of `news_articles` long enough to be near misses and short enough to read."""
     out: list[str] = []
-    for sentences in news_articles(path, rows):
+    for sentences in articles:
         out.extend(s for s in sentences if 30 <= len(s) <= 400)
         if limit and len(out) >= limit:
             break

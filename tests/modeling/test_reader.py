@@ -23,7 +23,7 @@ from retriever.modeling.reader_training import (
     ReaderSet,
     add_news_questions,
     epoch_examples,
-    news_sentences,
+    news_articles,
     token_targets,
 )
 
@@ -111,7 +111,7 @@ def test_epochs_mix_answerable_and_no_answer_examples() -> None:
 
 def test_benchmark_rows_of_10kgnad_are_never_training_data(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="benchmarks only"):
-        news_sentences(tmp_path / "test.csv", rows=range(0, 600))
+        news_articles(tmp_path / "test.csv", rows=range(0, 600))
 
 
 @pytest.mark.skipif(not READER_ARTIFACT.exists(), reason="no reader shipped")
