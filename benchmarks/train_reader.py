@@ -27,7 +27,6 @@ import argparse
 import hashlib
 import json
 import logging
-import random
 import shlex
 import sys
 from datetime import UTC, datetime
@@ -265,7 +264,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         write_card()
 
-    random.seed(config.seed)
     model, layers, log = train_reader(
         train, config, lambda step, m, lay: write(step, m, lay, None), args.checkpoint_every, base
     )
