@@ -274,13 +274,25 @@ def load_for_inference(cache_dir: Path | None = None) -> tuple[BertEncoder, Any]
     Neither imports transformers, whose import alone takes seconds of a cold start; the weights and
     the numbers are the same as `load_base`'s BertModel (tests/modeling/test_bert.py).
     """
-    from tokenizers import Tokenizer
-
     from retriever.modeling.bert import load_bert
 
     folder = ensure_base(cache_dir)
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    return load_bert(folder), tokenizer
+    return load_bert(folder), _shared_tokenizer(folder)
+
+
+_TOKENIZERS: dict[tuple[str, int], Any] = {}
+
+
+def _shared_tokenizer(folder: Path) -> Any:
+    """One bare tokenizer per base for the process (reading its 250k pieces takes ~1 s): the reader
+    and the encoders share it, and each sets its truncation before it encodes."""
+    from tokenizers import Tokenizer
+
+    path = folder / "tokenizer.json"
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _TOKENIZERS:
+        _TOKENIZERS[key] = Tokenizer.from_file(str(path))
+    return _TOKENIZERS[key]
 
 
 def load_base(cache_dir: Path | None = None) -> tuple[BertModel, PreTrainedTokenizerFast]:

@@ -49,11 +49,12 @@ class E5Encoder:
         self.batch_size = batch_size
         self.max_length = max_length
         self.pad_id = int(model.config.pad_token_id or 0)
-        if hasattr(tokenizer, "enable_truncation"):
-            tokenizer.enable_truncation(max_length)
 
     def tokenize(self, texts: Sequence[str], prefix: str) -> Any:
         if hasattr(self.tokenizer, "encode_batch"):  # a bare `tokenizers.Tokenizer`: loads 2x faster
+            # set each time: the reader shares the tokenizer and truncates question-sentence pairs
+            self.tokenizer.enable_truncation(self.max_length)
+            self.tokenizer.no_padding()
             return pad_encodings(self.tokenizer.encode_batch([prefix + t for t in texts]), self.pad_id)
         return self.tokenizer(
             [prefix + t for t in texts],
@@ -97,5 +98,6 @@ class E5Encoder:
     def token_count(self, text: str, is_query: bool = False) -> int:
         prefix = QUERY_PREFIX if is_query else PASSAGE_PREFIX
         if hasattr(self.tokenizer, "encode_batch"):
+            self.tokenizer.enable_truncation(self.max_length)
             return len(self.tokenizer.encode(prefix + text).ids)
         return len(self.tokenizer(prefix + text, truncation=False)["input_ids"])
