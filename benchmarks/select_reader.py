@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import sys
 import tempfile
@@ -28,18 +29,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("artifacts", nargs="+", type=Path, help="reader .safetensors files")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="xquad.*.json")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--sentence-encoder", action="append", default=[], metavar="ADAPTER",
+        help="also with this sentence adapter re-scoring the ranker's best sentences ('none': without; "
+        "repeatable: each reader is measured with each)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rescore-top-k", type=int, default=3, help="sentences the sentence encoder re-scores"
+    )
     args = parser.parse_args(argv)
 
     from retriever.bench import (
-        Corpus,
         calibrated_reader_config,
         embed_corpus,
         load_xquad,
-        store_of,
         train_half_store,
     )
     from retriever.pipeline import PipelineConfig
-    from retriever.service import NewsQA
     from retriever.settings import Settings
 
     train = load_xquad(args.data, split="train")
@@ -47,21 +53,28 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="newsqa-select-") as tmp:
         settings = Settings(data_dir=Path(tmp), index_default=False)
         print(f"embedding {len(train.articles)} XQuAD-train paragraphs ...", file=sys.stderr)
-        indexer = NewsQA(settings, store=store_of(Path(tmp) / "none", Corpus(), [])).indexer
-        indexer.warm_up()
-        store = train_half_store(Path(tmp) / "train-half", train, embed_corpus(indexer, train))
-        for path in args.artifacts:
-            config = PipelineConfig(question_cache=0, reader_artifact=str(path))
+        store = train_half_store(Path(tmp) / "train-half", train, embed_corpus(train))
+        encoders = [e if e != "none" else "" for e in args.sentence_encoder] or [""]
+        for path, encoder in itertools.product(args.artifacts, encoders):
+            config = PipelineConfig(
+                question_cache=0,
+                reader_artifact=str(path),
+                sentence_encoder=encoder,
+                rescore_top_k=args.rescore_top_k,
+            )
             _, chosen, stats = calibrated_reader_config(settings, store, train, config)
             right = sum(s["answerable_cited_right"] for s in stats.values()) / max(1, len(stats))
             declined = sum(s["unanswerable_declined"] for s in stats.values()) / max(1, len(stats))
-            row = {"artifact": str(path), "cited_right": round(right, 1), "declined": round(declined, 1)}
+            row = {"artifact": str(path), "sentence_encoder": encoder}
+            row |= {"cited_right": round(right, 1), "declined": round(declined, 1)}
             row |= {"settings": chosen, "by_language": stats}
             results.append(row)
             print(json.dumps(row), flush=True)
             gc.collect()
     best = max(results, key=lambda r: (r["cited_right"], r["declined"]))
-    print(f"best: {best['artifact']} (cites {best['cited_right']} % right, declines {best['declined']} %)")
+    with_encoder = f" with {best['sentence_encoder']}" if best["sentence_encoder"] else ""
+    rates = f"cites {best['cited_right']} % right, declines {best['declined']} %"
+    print(f"best: {best['artifact']}{with_encoder} ({rates})")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0

