@@ -14,7 +14,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,74 +142,117 @@ class TrainConfig:
     max_minutes: float = 35.0
 
 
-def train_query_adapter(
-    train: RankingSet, config: TrainConfig, on_epoch: Callable[[int, Any], None] | None = None
-) -> tuple[Any, dict[str, Any]]:
-    """LoRA on the base's query side; returns (adapter layers, training log)."""
+def _adapted_base(config: TrainConfig) -> tuple[Any, dict[str, Any]]:
+    """(E5Encoder of the base with trainable LoRA layers, the layers), seeded."""
     import torch
 
     from retriever.modeling.base import load_base
-    from retriever.modeling.encoder import QUERY_PREFIX, E5Encoder
+    from retriever.modeling.encoder import E5Encoder
     from retriever.modeling.lora import add_lora
 
     torch.set_num_threads(config.threads)
     set_seed(config.seed)
     model, tokenizer = load_base()
     layers = add_lora(model, config.rank, config.alpha)
-    encoder = E5Encoder(model, tokenizer)
-    assert train.sentence_vectors is not None and train.context_vectors is not None
-    targets = torch.from_numpy(
-        (train.sentence_vectors + config.context_weight * train.context_vectors) / (1 + config.context_weight)
-    )
-    gold = torch.from_numpy(train.gold)
+    return E5Encoder(model, tokenizer), layers
+
+
+def _softmax_loss(logits: Any, positives: Any) -> Any:
+    """-log of the softmax mass on the positives, averaged over the rows."""
+    import torch
+
+    return (
+        torch.logsumexp(logits, dim=1) - torch.logsumexp(logits.masked_fill(~positives, -1e4), dim=1)
+    ).mean()
+
+
+def _run_epochs(
+    encoder: Any,
+    layers: dict[str, Any],
+    config: TrainConfig,
+    steps: int,
+    batches: Callable[[], Iterable[Any]],
+    loss_of: Callable[[Any], Any],
+    on_epoch: Callable[[int, Any], None] | None,
+    log_every: int = 20,
+) -> dict[str, Any]:
+    """AdamW over the adapter's numbers, 20 warm-up steps then linear decay to `steps`, for
+    `config.epochs` epochs of `batches()` or until `config.max_minutes`; returns the training log."""
+    import torch
+
     params = [p for layer in layers.values() for p in (layer.lora_a, layer.lora_b)]
     optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
-    steps = config.epochs * ((len(train.questions) + config.batch_size - 1) // config.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda step: min(1.0, (step + 1) / 20) * max(0.0, 1 - step / steps)
     )
     log: dict[str, Any] = {"steps": steps, "epochs": [], "parameters": sum(p.numel() for p in params)}
     started = time.perf_counter()
-    rng = random.Random(config.seed)
+
+    def spent() -> bool:
+        return time.perf_counter() - started > config.max_minutes * 60
+
     step = 0
     for epoch in range(config.epochs):
-        model.train()
-        order = list(range(len(train.questions)))
-        rng.shuffle(order)
+        encoder.model.train()
         losses: list[float] = []
-        for start in range(0, len(order), config.batch_size):
-            rows = [train.questions[i] for i in order[start : start + config.batch_size]]
-            query = encoder.forward([text for _, text, _ in rows], QUERY_PREFIX)
-            logits = query @ targets.T / config.temperature
-            positives = gold[[qi for _, _, qi in rows]]
-            loss = (
-                torch.logsumexp(logits, dim=1) - torch.logsumexp(logits.masked_fill(~positives, -1e4), dim=1)
-            ).mean()
+        for batch in batches():
+            loss = loss_of(batch)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             schedule.step()
             step += 1
             losses.append(float(loss.detach()))
-            if step % 20 == 0:
+            if step % log_every == 0:
                 logger.info(
                     "epoch %d step %d/%d loss %.3f (%.0f s)",
-                    epoch + 1, step, steps, np.mean(losses[-20:]), time.perf_counter() - started,
+                    epoch + 1, step, steps, np.mean(losses[-log_every:]), time.perf_counter() - started,
                 )  # fmt: skip
-            if time.perf_counter() - started > config.max_minutes * 60:
+            if spent():
                 logger.warning("stopping early: the %.0f-minute budget is spent", config.max_minutes)
                 break
-        model.eval()
+        encoder.model.eval()
         seconds = round(time.perf_counter() - started)
         log["epochs"].append(
             {"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4), "seconds": seconds}
         )
         if on_epoch:
             on_epoch(epoch + 1, encoder)
-        if time.perf_counter() - started > config.max_minutes * 60:
+        if spent():
             break
     log["train_seconds"] = round(time.perf_counter() - started)
     log["steps_done"] = step
+    return log
+
+
+def train_query_adapter(
+    train: RankingSet, config: TrainConfig, on_epoch: Callable[[int, Any], None] | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """LoRA on the base's query side; returns (adapter layers, training log)."""
+    import torch
+
+    from retriever.modeling.encoder import QUERY_PREFIX
+
+    encoder, layers = _adapted_base(config)
+    assert train.sentence_vectors is not None and train.context_vectors is not None
+    targets = torch.from_numpy(
+        (train.sentence_vectors + config.context_weight * train.context_vectors) / (1 + config.context_weight)
+    )
+    gold = torch.from_numpy(train.gold)
+    steps = config.epochs * ((len(train.questions) + config.batch_size - 1) // config.batch_size)
+    rng = random.Random(config.seed)
+
+    def batches() -> Iterator[list[tuple[str, str, int]]]:
+        order = list(range(len(train.questions)))
+        rng.shuffle(order)
+        for start in range(0, len(order), config.batch_size):
+            yield [train.questions[i] for i in order[start : start + config.batch_size]]
+
+    def loss_of(rows: list[tuple[str, str, int]]) -> Any:
+        query = encoder.forward([text for _, text, _ in rows], QUERY_PREFIX)
+        return _softmax_loss(query @ targets.T / config.temperature, gold[[qi for _, _, qi in rows]])
+
+    log = _run_epochs(encoder, layers, config, steps, batches, loss_of, on_epoch)
     return layers, log
 
 
@@ -308,69 +351,27 @@ def train_sentence_encoder(
     model, a softmax over the sentences of the batch's paragraphs. Returns (adapter layers, log)."""
     import torch
 
-    from retriever.modeling.base import load_base
-    from retriever.modeling.encoder import PASSAGE_PREFIX, QUERY_PREFIX, E5Encoder
-    from retriever.modeling.lora import add_lora
+    from retriever.modeling.encoder import PASSAGE_PREFIX, QUERY_PREFIX
 
-    torch.set_num_threads(config.threads)
-    set_seed(config.seed)
-    model, tokenizer = load_base()
-    layers = add_lora(model, config.rank, config.alpha)
-    encoder = E5Encoder(model, tokenizer)
+    encoder, layers = _adapted_base(config)
     sentence_paragraph, question_paragraph = paragraph_of(train)
-    params = [p for layer in layers.values() for p in (layer.lora_a, layer.lora_b)]
-    optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     rng = random.Random(config.seed)
     per_paragraph = max(1, config.batch_size // paragraphs_per_batch)
     steps = config.epochs * len(
         paragraph_batches(train, paragraphs_per_batch, per_paragraph, random.Random(0))
     )
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda step: min(1.0, (step + 1) / 20) * max(0.0, 1 - step / steps)
-    )
-    log: dict[str, Any] = {"steps": steps, "epochs": [], "parameters": sum(p.numel() for p in params)}
-    started = time.perf_counter()
-    step = 0
-    for epoch in range(config.epochs):
-        model.train()
-        losses: list[float] = []
-        for rows in paragraph_batches(train, paragraphs_per_batch, per_paragraph, rng):
-            qis = [train.questions[r][2] for r in rows]
-            paragraphs = sorted({int(question_paragraph[qi]) for qi in qis})
-            candidates = np.flatnonzero(np.isin(sentence_paragraph, paragraphs))
-            query = encoder.forward([train.questions[r][1] for r in rows], QUERY_PREFIX)
-            sentences = encoder.forward([train.sentences[i] for i in candidates], PASSAGE_PREFIX)
-            logits = query @ sentences.T / config.temperature
-            positives = torch.from_numpy(train.gold[np.ix_(qis, candidates)])
-            loss = (
-                torch.logsumexp(logits, dim=1) - torch.logsumexp(logits.masked_fill(~positives, -1e4), dim=1)
-            ).mean()
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            step += 1
-            losses.append(float(loss.detach()))
-            if step % 10 == 0:
-                logger.info(
-                    "epoch %d step %d/%d loss %.3f (%.0f s)",
-                    epoch + 1, step, steps, np.mean(losses[-10:]), time.perf_counter() - started,
-                )  # fmt: skip
-            if time.perf_counter() - started > config.max_minutes * 60:
-                logger.warning("stopping early: the %.0f-minute budget is spent", config.max_minutes)
-                break
-        model.eval()
-        log["epochs"].append(
-            {
-                "epoch": epoch + 1,
-                "loss": round(float(np.mean(losses)), 4),
-                "seconds": round(time.perf_counter() - started),
-            }
-        )
-        if on_epoch:
-            on_epoch(epoch + 1, encoder)
-        if time.perf_counter() - started > config.max_minutes * 60:
-            break
-    log["train_seconds"] = round(time.perf_counter() - started)
-    log["steps_done"] = step
+
+    def batches() -> list[list[int]]:
+        return paragraph_batches(train, paragraphs_per_batch, per_paragraph, rng)
+
+    def loss_of(rows: list[int]) -> Any:
+        qis = [train.questions[r][2] for r in rows]
+        paragraphs = sorted({int(question_paragraph[qi]) for qi in qis})
+        candidates = np.flatnonzero(np.isin(sentence_paragraph, paragraphs))
+        query = encoder.forward([train.questions[r][1] for r in rows], QUERY_PREFIX)
+        sentences = encoder.forward([train.sentences[i] for i in candidates], PASSAGE_PREFIX)
+        positives = torch.from_numpy(train.gold[np.ix_(qis, candidates)])
+        return _softmax_loss(query @ sentences.T / config.temperature, positives)
+
+    log = _run_epochs(encoder, layers, config, steps, batches, loss_of, on_epoch, log_every=10)
     return layers, log
