@@ -44,24 +44,35 @@ class SentenceRescorer:
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
-        if self._model is None:
-            from retriever.modeling.question_encoder import load_question_encoder
-            from retriever.modeling.sentence_encoder import SENTENCE_ADAPTER
+        if self._model is not None:
+            return
+        from retriever.errors import ConfigError
+        from retriever.modeling.question_encoder import load_question_encoder
+        from retriever.modeling.sentence_encoder import SENTENCE_ADAPTER
 
-            self._model = load_question_encoder(Path(self.adapter) if self.adapter else SENTENCE_ADAPTER)
+        path = Path(self.adapter) if self.adapter else SENTENCE_ADAPTER
+        try:
+            self._model = load_question_encoder(path)
+        except Exception as exc:  # missing, truncated, for another base: one line, and the way out
+            raise ConfigError(
+                f"the sentence encoder {path} cannot be loaded ({type(exc).__name__}: {exc}); "
+                "set NEWSQA_SENTENCE_ENCODER=off to keep the ranker's order"
+            ) from exc
 
     def _passages(self, texts: list[str]) -> np.ndarray:
         with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+            found = {t: self._cache[t] for t in texts if t in self._cache}
+            for text in found:
+                self._cache.move_to_end(text)
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
-            vectors = self._model.passage(missing)
+            found.update(zip(missing, self._model.passage(missing), strict=True))
             with self._lock:
-                for text, vector in zip(missing, vectors, strict=True):
-                    self._cache[text] = vector
+                for text in missing:
+                    self._cache[text] = found[text]
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
-        with self._lock:
-            return np.stack([self._cache[t] for t in texts])
+        return np.stack([found[t] for t in texts])
 
     def clear_cache(self) -> None:
         with self._lock:

@@ -90,3 +90,13 @@ def test_shipped_sentence_encoder_brings_its_own_thresholds(tmp_path: Path) -> N
     )
     assert plain.pipeline.get_component("answer_builder").abstain_thresholds == sentence_encoder.THRESHOLDS
     assert not plain.ask(QUESTION).abstained
+
+
+def test_unloadable_sentence_adapter_is_a_config_error(tmp_path: Path) -> None:
+    from retriever.components.sentence_rescorer import SentenceRescorer
+    from retriever.errors import ConfigError
+
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not an adapter")
+    with pytest.raises(ConfigError, match="NEWSQA_SENTENCE_ENCODER=off"):
+        SentenceRescorer(adapter=str(broken)).warm_up()
