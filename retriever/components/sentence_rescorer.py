@@ -29,7 +29,7 @@ class SentenceRescorer:
     def __init__(
         self,
         adapter: str = "",
-        top_k: int = 3,
+        top_k: int = 5,
         context_weight: float = 0.3,
         keyword_weight: float = 0.12,
         cache_size: int = 4096,
