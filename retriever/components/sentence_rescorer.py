@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from haystack import Document, component, default_from_dict, default_to_dict
 
+from retriever.components.ranker import fused_scores
+
 
 @component
 class SentenceRescorer:
@@ -86,11 +88,13 @@ class SentenceRescorer:
         if not head:
             return {"documents": []}
         sentence = self._passages([d.content or "" for d in head]) @ self._model.query(query)
+        context = np.asarray(
+            [float(d.meta.get("context_score", sim)) for d, sim in zip(head, sentence, strict=True)]
+        )
+        keyword = [float(d.meta.get("keyword_score", 0.0)) for d in head]
+        fused = fused_scores(sentence, context, keyword, self.context_weight, self.keyword_weight)
         rescored = []
-        for doc, sim in zip(head, sentence, strict=True):
-            context = float(doc.meta.get("context_score", sim))
-            dense = (float(sim) + self.context_weight * context) / (1 + self.context_weight)
-            score = dense + self.keyword_weight * float(doc.meta.get("keyword_score", 0.0))
+        for doc, sim, (_, score) in zip(head, sentence, fused, strict=True):
             meta = {**doc.meta, "ranker_score": doc.score, "sentence_score": float(sim)}
             rescored.append(Document(id=doc.id, content=doc.content, meta=meta, score=score))
         rescored.sort(key=lambda d: d.score or 0.0, reverse=True)
