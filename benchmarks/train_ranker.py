@@ -36,6 +36,7 @@ from retriever.modeling.ranker_training import (
     train_sentence_encoder,
     within_paragraph_accuracy,
 )
+from retriever.modeling.sentence_encoder import SENTENCE_ADAPTER
 
 REPORT_LANGUAGES = ("de", "en")
 
@@ -44,12 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder with xquad.*.json")
-    parser.add_argument("--out", type=Path, default=QUERY_ADAPTER, help="adapter file to write")
+    parser.add_argument(
+        "--out", type=Path, default=None,
+        help="adapter file to write (default: the shipped query adapter; --both-sides: sentence adapter)",
+    )  # fmt: skip
     parser.add_argument("--dev", type=int, default=0, help="hold out every K-th train article (0: none)")
     parser.add_argument("--languages", default=",".join(LANGUAGES), help="question languages to train on")
     parser.add_argument(
         "--both-sides", action="store_true",
-        help="adapt the sentence side too (questions and sentences through one model; needs re-indexing)",
+        help="adapt the sentence side too (questions and sentences through one model: the sentence encoder)",
     )  # fmt: skip
     parser.add_argument("--paragraphs-per-batch", type=int, default=8, help="with --both-sides")
     for name in ("seed", "epochs", "batch_size", "rank", "threads"):
@@ -57,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("lr", "alpha", "temperature", "context_weight", "max_minutes"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     args = parser.parse_args(argv)
+    args.out = args.out or (SENTENCE_ADAPTER if args.both_sides else QUERY_ADAPTER)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     config = TrainConfig(
         **{k: getattr(args, k) for k in TrainConfig.__dataclass_fields__}  # type: ignore[arg-type]
@@ -230,9 +235,10 @@ ranker's usual mistake is a neighbouring sentence of the right paragraph). AdamW
 linear decay, seed {c["seed"]}, {c["threads"]} torch threads, embeddings frozen.
 
 **Rebuild.** `nice -n 10 {c["command"]}` ({r["log"]["train_seconds"]} s of training on {r["machine"]};
-{r["date"]}), then copy the file to `retriever/modeling/artifacts/sentence-adapter.safetensors`. On a
-faster machine the time limit stops later, so pass `--max-minutes` low enough to stop at the same step
-or expect other numbers. Training log: `{Path(r["adapter"]).with_suffix(".json").name}`.
+{r["date"]}). The shipped file is `retriever/modeling/artifacts/sentence-adapter.safetensors`, where
+`--both-sides` writes unless `--out` says otherwise. On a faster machine the time limit stops later,
+so pass `--max-minutes` low enough to stop at the same step or expect other numbers. Training log:
+`{Path(r["adapter"]).with_suffix(".json").name}`.
 
 **Held-out numbers during training** (German and English questions of the held-out train articles;
 `within_paragraph`: the best of the question's own paragraph's sentences holds the answer, the
