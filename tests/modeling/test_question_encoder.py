@@ -4,7 +4,6 @@ answers through the haystack pipeline."""
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import torch
 from retriever.modeling.encoder import E5Encoder
 from retriever.modeling.lora import add_lora, load_adapter, merge_adapter, save_adapter
 from retriever.modeling.question_encoder import QUERY_ADAPTER, AdapterMismatch, load_question_encoder
+from tests.modeling.conftest import checked_adapter_card
 
 pytestmark = pytest.mark.skipif(not QUERY_ADAPTER.exists(), reason="no query adapter shipped")
 
@@ -34,13 +34,7 @@ def encoder(base: tuple[Any, Any]) -> E5Encoder:
 
 
 def test_artifacts_are_small_and_match_their_card() -> None:
-    artifacts = QUERY_ADAPTER.parent
-    assert sum(p.stat().st_size for p in artifacts.iterdir() if p.is_file()) <= 10_000_000
-    card = json.loads(QUERY_ADAPTER.with_suffix(".json").read_text(encoding="utf-8"))
-    assert hashlib.sha256(QUERY_ADAPTER.read_bytes()).hexdigest() == card["sha256"]
-    assert card["sha256"] in QUERY_ADAPTER.with_suffix(".md").read_text(encoding="utf-8")
-    _, config = load_adapter(QUERY_ADAPTER)
-    assert config["base_sha256"] == card["config"]["base_sha256"]
+    checked_adapter_card(QUERY_ADAPTER)
 
 
 def test_adapter_changes_questions_not_the_index_space(encoder: E5Encoder) -> None:

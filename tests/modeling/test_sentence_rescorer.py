@@ -5,8 +5,6 @@ sentence adapter, its card and its thresholds."""
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from retriever.modeling.lora import add_lora, save_adapter
 from retriever.pipeline import PipelineConfig
 from retriever.service import NewsQA
 from retriever.settings import Settings
+from tests.modeling.conftest import checked_adapter_card
 
 QUESTION = "Wo trafen sich Putin und Biden erstmals persönlich?"
 
@@ -56,17 +55,10 @@ def test_rescorer_round_trips_through_yaml(untrained_adapter: Path, tmp_path: Pa
 
 
 def test_shipped_sentence_adapter_is_small_and_matches_its_card() -> None:
-    from retriever.modeling.lora import load_adapter
     from retriever.modeling.sentence_encoder import SENTENCE_ADAPTER
 
-    artifacts = SENTENCE_ADAPTER.parent
-    assert sum(p.stat().st_size for p in artifacts.iterdir() if p.is_file()) <= 10_000_000
-    card = json.loads(SENTENCE_ADAPTER.with_suffix(".json").read_text(encoding="utf-8"))
-    assert hashlib.sha256(SENTENCE_ADAPTER.read_bytes()).hexdigest() == card["sha256"]
-    assert card["sha256"] in SENTENCE_ADAPTER.with_suffix(".md").read_text(encoding="utf-8")
+    card = checked_adapter_card(SENTENCE_ADAPTER)
     assert card["config"]["both_sides"] and card["config"]["dev"] == 6  # calibration articles held out
-    _, config = load_adapter(SENTENCE_ADAPTER)
-    assert config["base_sha256"] == card["config"]["base_sha256"]
 
 
 def test_shipped_sentence_encoder_brings_its_own_thresholds(tmp_path: Path) -> None:
