@@ -4,7 +4,8 @@ Recording (`fan_out_new_articles`, `record_daily`) writes one `pending` row per 
 the delivery ledger; the UNIQUE key makes it idempotent. Sending (`drain`) claims each pending row
 (`pending -> sending`), sends, and confirms (`sent`/`failed`/`skipped`), paced to
 `NEWSQA_BROADCAST_RATE` messages per second below Telegram's 30 per second, and every request also
-goes through the application's `AIORateLimiter`.
+goes through the application's `AIORateLimiter`. Chats are served concurrently, each chat's digests
+one after the other in the order they were recorded.
 
 When the application stops, `drain` stops claiming rows and lets the sends in flight finish, so a
 restart sends each remaining `pending` row exactly once. Only a process killed while a request is
@@ -170,33 +171,36 @@ class Broadcaster:
                 return
 
     async def drain(self) -> BroadcastReport:
-        """Send every pending delivery; stops claiming new ones when the application stops."""
+        """Send every pending delivery; stops claiming new ones when the application stops.
+
+        Chats are served concurrently, but each chat's deliveries one after the other in the order
+        they were recorded: one worker takes a whole chat's queue, so its digests arrive in order.
+        A delivery left pending (rate limited, network) holds back the rest of its chat's queue
+        until a later pass, which keeps that order too."""
         report = BroadcastReport()
-        ids = await self.repo.pending_ids()
-        if ids:
-            logger.info("Sending %d pending digest(s)", len(ids))
-            queue: asyncio.Queue[int] = asyncio.Queue()
-            for delivery_id in ids:
-                queue.put_nowait(delivery_id)
+        pending = await self.repo.pending()
+        if pending:
+            logger.info("Sending %d pending digest(s)", len(pending))
+            by_chat: dict[int, list[int]] = {}
+            for delivery in pending:  # ordered by delivery id, so each chat's list is too
+                by_chat.setdefault(delivery.chat_id, []).append(delivery.id)
+            chats: asyncio.Queue[list[int]] = asyncio.Queue()
+            for delivery_ids in by_chat.values():
+                chats.put_nowait(delivery_ids)
 
             async def worker() -> None:
                 while self._is_running():
                     try:
-                        delivery_id = queue.get_nowait()
+                        delivery_ids = chats.get_nowait()
                     except asyncio.QueueEmpty:
                         return
-                    try:
-                        await self.deliver(delivery_id, report)
-                    except Exception:
-                        logger.exception("Delivery %s failed unexpectedly; it stays pending", delivery_id)
-                        await self.repo.release(delivery_id, "internal error")
-                        report.released += 1
+                    await self._deliver_in_order(delivery_ids, report)
 
-            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(ids)))))
+            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(by_chat)))))
             self._digests.clear()
         report.finished = time.monotonic()
         self.last_report = report
-        if ids:
+        if pending:
             logger.info(
                 "Broadcast pass: %d sent, %d failed, %d skipped, %d deactivated, %d left pending in %.1f s",
                 report.sent,
@@ -207,6 +211,21 @@ class Broadcaster:
                 report.seconds,
             )
         return report
+
+    async def _deliver_in_order(self, delivery_ids: list[int], report: BroadcastReport) -> None:
+        """Send one chat's deliveries sequentially; stop at the first one left pending."""
+        for delivery_id in delivery_ids:
+            if not self._is_running():
+                return
+            try:
+                settled = await self.deliver(delivery_id, report)
+            except Exception:
+                logger.exception("Delivery %s failed unexpectedly; it stays pending", delivery_id)
+                await self.repo.release(delivery_id, "internal error")
+                report.released += 1
+                settled = False
+            if not settled:
+                return  # the later digests of this chat wait for this one (next pass)
 
     async def _digest(self, article_id: str | None) -> Digest:
         key = article_id or ""
@@ -240,18 +259,18 @@ class Broadcaster:
             header = t(lang, "digest_new_header")
         return format_digest(digest, lang, header=header)
 
-    async def deliver(self, delivery_id: int, report: BroadcastReport | None = None) -> None:
-        """Claim, send and confirm one delivery."""
+    async def deliver(self, delivery_id: int, report: BroadcastReport | None = None) -> bool:
+        """Claim, send and confirm one delivery. False when it was left pending for a later pass."""
         report = report or BroadcastReport()
         claimed = await self.repo.claim(delivery_id)
         if claimed is None:
-            return
+            return True
         try:
             messages = await self.render(claimed)
         except KeyError:
             await self.repo.mark_skipped(claimed.id, "article no longer indexed")
             report.skipped += 1
-            return
+            return True
         chat_id = claimed.chat_id
         markup = unsubscribe_keyboard(claimed.language)
         part = 0
@@ -271,8 +290,7 @@ class Broadcaster:
                 wait = retry_seconds(exc)
                 report.retried += 1
                 if tries >= SEND_TRIES or wait > MAX_RETRY_AFTER or not await self._sleep(wait):
-                    await self._give_back(claimed, f"rate limited ({wait:.0f} s)", report)
-                    return
+                    return await self._give_back(claimed, f"rate limited ({wait:.0f} s)", report)
                 logger.warning("RetryAfter %.1f s while sending to chat %s; waiting", wait, chat_id)
             except ChatMigrated as exc:
                 new_chat_id = int(exc.new_chat_id)
@@ -283,13 +301,12 @@ class Broadcaster:
                 chat_id = new_chat_id
                 if await self.repo.delivery_status(claimed.id) != SENDING:
                     report.skipped += 1  # the supergroup had this digest already
-                    return
+                    return True
                 if tries >= SEND_TRIES:
-                    await self._give_back(claimed, "chat migrated repeatedly", report)
-                    return
+                    return await self._give_back(claimed, "chat migrated repeatedly", report)
             except Forbidden as exc:
                 await self._deactivate(claimed, chat_id, f"forbidden: {exc.message}", report)
-                return
+                return True
             except BadRequest as exc:
                 if any(marker in exc.message.lower() for marker in GONE_CHAT_ERRORS):
                     await self._deactivate(claimed, chat_id, f"gone: {exc.message}", report)
@@ -297,18 +314,17 @@ class Broadcaster:
                     logger.error("Telegram refused a digest for chat %s: %s", chat_id, exc.message)
                     await self.repo.mark_failed(claimed.id, f"bad request: {exc.message}")
                     report.failed += 1
-                return
+                return True
             except NetworkError as exc:  # includes TimedOut
                 report.retried += 1
                 if tries >= SEND_TRIES or not await self._sleep(min(2.0**tries, 30.0)):
-                    await self._give_back(claimed, f"network: {exc.message}", report)
-                    return
+                    return await self._give_back(claimed, f"network: {exc.message}", report)
             except TelegramError as exc:
                 logger.error("Sending a digest to chat %s failed: %s", chat_id, exc)
-                await self._give_back(claimed, f"telegram: {exc}", report)
-                return
+                return await self._give_back(claimed, f"telegram: {exc}", report)
         await self.repo.mark_sent(claimed.id, message_id, chat_id=chat_id)
         report.sent += 1
+        return True
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep, waking early when the application stops; False if it stopped."""
@@ -319,7 +335,9 @@ class Broadcaster:
             await asyncio.sleep(min(left, 0.25))
         return self._is_running()
 
-    async def _give_back(self, claimed: ClaimedDelivery, error: str, report: BroadcastReport) -> None:
+    async def _give_back(self, claimed: ClaimedDelivery, error: str, report: BroadcastReport) -> bool:
+        """Leave a delivery pending for a later pass, or fail it after `MAX_ATTEMPTS` passes; returns
+        True when it is settled (failed), False when it stays pending."""
         if claimed.attempts >= MAX_ATTEMPTS:
             logger.error(
                 "Giving up digest %s for chat %s after %d passes: %s",
@@ -330,9 +348,10 @@ class Broadcaster:
             )
             await self.repo.mark_failed(claimed.id, error)
             report.failed += 1
-        else:
-            await self.repo.release(claimed.id, error)
-            report.released += 1
+            return True
+        await self.repo.release(claimed.id, error)
+        report.released += 1
+        return False
 
     async def _deactivate(
         self, claimed: ClaimedDelivery, chat_id: int, reason: str, report: BroadcastReport

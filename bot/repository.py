@@ -68,6 +68,12 @@ class SubscriptionInfo:
 
 
 @dataclass(frozen=True)
+class PendingDelivery:
+    id: int
+    chat_id: int
+
+
+@dataclass(frozen=True)
 class ClaimedDelivery:
     id: int
     chat_id: int
@@ -381,13 +387,16 @@ class Repository:
             )
             return result.rowcount or 0  # type: ignore[attr-defined]
 
-    async def pending_ids(self, limit: int = 10_000) -> list[int]:
+    async def pending(self, limit: int = 10_000) -> list[PendingDelivery]:
+        """Pending deliveries with their chats, in the order they were recorded (delivery id)."""
         async with self.session() as session:
-            return list(
-                await session.scalars(
-                    select(Delivery.id).where(Delivery.status == PENDING).order_by(Delivery.id).limit(limit)
-                )
+            rows = await session.execute(
+                select(Delivery.id, Delivery.chat_id)
+                .where(Delivery.status == PENDING)
+                .order_by(Delivery.id)
+                .limit(limit)
             )
+            return [PendingDelivery(id=row.id, chat_id=row.chat_id) for row in rows]
 
     async def claim(self, delivery_id: int) -> ClaimedDelivery | None:
         """Take a pending delivery (`pending -> sending`); None if someone else has it or it is done.

@@ -69,11 +69,12 @@ async def test_fan_out_records_each_digest_once_and_only_for_earlier_subscribers
 async def test_claim_is_exclusive_and_confirmations_stick(repo: Repository) -> None:
     await repo.subscribe(1, chat_type="private", language="en", timezone="Europe/Berlin")
     await repo.fan_out(article("a", +1))
-    (delivery_id,) = await repo.pending_ids()
+    (pending,) = await repo.pending()
+    delivery_id = pending.id
     claims = await asyncio.gather(*(repo.claim(delivery_id) for _ in range(5)))
     winners = [c for c in claims if c is not None]
     assert len(winners) == 1 and winners[0].language == "en" and winners[0].attempts == 1
-    assert await repo.pending_ids() == []
+    assert await repo.pending() == []
     assert await repo.reset_in_flight() == 1  # a crash mid-send: back to pending
     claimed = await repo.claim(delivery_id)
     assert claimed is not None and claimed.attempts == 2
