@@ -31,12 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--sentence-encoder", action="append", default=[], metavar="ADAPTER",
-        help="also with this sentence adapter re-scoring the ranker's best sentences ('none': without; "
-        "repeatable: each reader is measured with each)",
+        help="also with this sentence adapter embedding the sentences and the question ('none': "
+        "without; repeatable: each reader is measured with each)",
     )  # fmt: skip
-    parser.add_argument(
-        "--rescore-top-k", type=int, default=3, help="sentences the sentence encoder re-scores"
-    )
     args = parser.parse_args(argv)
 
     from retriever.bench import (
@@ -52,17 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="newsqa-select-") as tmp:
         settings = Settings(data_dir=Path(tmp), index_default=False)
-        print(f"embedding {len(train.articles)} XQuAD-train paragraphs ...", file=sys.stderr)
-        store = train_half_store(Path(tmp) / "train-half", train, embed_corpus(train))
         encoders = [e if e != "none" else "" for e in args.sentence_encoder] or [""]
+        stores: dict[str, Any] = {}
+        for encoder in encoders:  # each sentence encoder (or none) embeds the sentences its own way
+            print(f"embedding {len(train.articles)} XQuAD-train paragraphs ...", file=sys.stderr)
+            folder = Path(tmp) / f"train-half-{len(stores)}"
+            stores[encoder] = train_half_store(folder, train, embed_corpus(train, encoder), encoder)
         for path, encoder in itertools.product(args.artifacts, encoders):
-            config = PipelineConfig(
-                question_cache=0,
-                reader_artifact=str(path),
-                sentence_encoder=encoder,
-                rescore_top_k=args.rescore_top_k,
-            )
-            _, chosen, stats = calibrated_reader_config(settings, store, train, config)
+            config = PipelineConfig(question_cache=0, reader_artifact=str(path), sentence_encoder=encoder)
+            _, chosen, stats = calibrated_reader_config(settings, stores[encoder], train, config)
             right = sum(s["answerable_cited_right"] for s in stats.values()) / max(1, len(stats))
             declined = sum(s["unanswerable_declined"] for s in stats.values()) / max(1, len(stats))
             row = {"artifact": str(path), "sentence_encoder": encoder}

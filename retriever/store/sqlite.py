@@ -755,4 +755,5 @@ class SQLiteSentenceStore:
             self._conn.close()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "sqlite", "path": str(self.path)}
+        found = {"type": "sqlite", "path": str(self.path)}
+        return {**found, "model_id": self._model_id} if self._model_id else found

@@ -38,6 +38,10 @@ def test_from_dict_takes_the_masked_password_from_the_setting(monkeypatch: pytes
     monkeypatch.setenv("NEWSQA_DOCUMENT_STORE", "postgresql://newsqa:s3cret@elsewhere/newsqa")
     with pytest.raises(ValueError, match="without its password"):
         PostgresSentenceStore.from_dict(saved)
+    # the embedding model it was opened for (e.g. with the sentence encoder) survives the trip too
+    with_model = PostgresSentenceStore("postgresql://newsqa:s3cret@db/newsqa", model_id="m + se").to_dict()
+    monkeypatch.setenv("NEWSQA_DOCUMENT_STORE", "postgresql://newsqa:s3cret@db/newsqa")
+    assert PostgresSentenceStore.from_dict(with_model).model_id == "m + se"
 
 
 def test_term_vectors_carry_term_frequencies() -> None:
