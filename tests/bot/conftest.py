@@ -14,6 +14,8 @@ from fake_telegram import FakeTelegram
 from sqlalchemy.engine import make_url
 
 from bot.app import NewsQAApplication
+from bot.db import create_engine, init_db
+from bot.repository import Repository
 from retriever.database import async_database_url
 from retriever.service import NewsQA
 from retriever.settings import Settings
@@ -62,3 +64,16 @@ def run_bot(fake: FakeTelegram, newsqa: NewsQA, tmp_path: Path) -> RunBot:
         return run_application(bot_settings(fake, tmp_path, **overrides), qa if qa is not None else newsqa)
 
     return start
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def repo(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Repository]:
+    """The repository on SQLite, and on PostgreSQL when a server can be started."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_database_url")
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'bot.sqlite3'}"
+    engine = create_engine(url)
+    await init_db(engine)
+    yield Repository(engine)
+    await engine.dispose()

@@ -4,33 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, cast
 
-import pytest
 from telegram.error import RetryAfter
 
 from bot.broadcast import Broadcaster
-from bot.db import create_engine, init_db
 from bot.repository import PendingDelivery, Repository
 from retriever.models import ArticleInfo, Citation, Digest
 
 CHATS = (101, 102, 103)
 ARTICLES = ("a", "b", "c")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def repo(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Repository]:
-    if request.param == "postgres":
-        url = request.getfixturevalue("pg_database_url")
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
-    engine = create_engine(url)
-    await init_db(engine)
-    yield Repository(engine)
-    await engine.dispose()
 
 
 def article(article_id: str, minutes_from_now: float) -> ArticleInfo:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,19 +15,6 @@ from bot.repository import Repository, SubscriptionInfo
 from bot.settings import BotSettings, SettingsError, parse_admin_ids
 from retriever.database import async_database_url
 from retriever.models import ArticleInfo
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def repo(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Repository]:
-    """The repository on SQLite, and on PostgreSQL when a server can be started."""
-    if request.param == "postgres":
-        url = request.getfixturevalue("pg_database_url")
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'bot.sqlite3'}"
-    engine = create_engine(url)
-    await init_db(engine)
-    yield Repository(engine)
-    await engine.dispose()
 
 
 def article(article_id: str, minutes_from_now: float) -> ArticleInfo:
