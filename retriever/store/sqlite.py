@@ -36,7 +36,7 @@ from haystack import Document
 from retriever.bm25 import BM25Index
 from retriever.errors import IndexDamaged, StoreError
 from retriever.models import ArticleInfo
-from retriever.store.identity import UNRECORDED, embedding_model_id, mismatch
+from retriever.store.identity import UNRECORDED, current_models, embedding_model_id, mismatch
 from retriever.store.terms import index_terms
 
 logger = logging.getLogger(__name__)
@@ -239,7 +239,7 @@ class SQLiteSentenceStore:
             self._model_seen = seen
         row = conn.execute(
             "SELECT embedding_model FROM articles WHERE embedding_model NOT IN (?, ?) LIMIT 1",
-            (self.model_id, UNRECORDED),
+            current_models(self.model_id),
         ).fetchone()
         if row:
             raise mismatch(str(self.file), {str(row[0])}, self.model_id)
@@ -302,7 +302,7 @@ class SQLiteSentenceStore:
                 ).fetchone()[0]
                 if orphans:
                     problems.append(f"{orphans} sentences belong to no article")
-                models = {m for m in self.embedding_models() if m not in (UNRECORDED, self.model_id)}
+                models = {m for m in self.embedding_models() if m not in current_models(self.model_id)}
                 if models:
                     problems.append(str(mismatch("the index", models, self.model_id)))
                 return problems
@@ -316,7 +316,7 @@ class SQLiteSentenceStore:
                 "SELECT article_id FROM articles WHERE embedding_model NOT IN (?, ?) UNION"
                 " SELECT article_id FROM sentences"
                 " WHERE length(embedding) != ? OR length(context_embedding) != ?",
-                (self.model_id, UNRECORDED, VECTOR_BYTES, VECTOR_BYTES),
+                (*current_models(self.model_id), VECTOR_BYTES, VECTOR_BYTES),
             ).fetchall()
         return [str(r[0]) for r in rows]
 
