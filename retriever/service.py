@@ -118,7 +118,7 @@ class NewsQA:
             self.store.check_searchable()
             try:
                 result = self.pipeline.run(
-                    pipeline_inputs(question, article_id, self.pipeline),
+                    pipeline_inputs(question, article_id),
                     include_outputs_from={"ranker"},
                 )
             except PipelineRuntimeError as exc:

