@@ -11,7 +11,6 @@ docs/benchmarks.md), not on the default article.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -23,18 +22,6 @@ VECTOR_FIELDS = frozenset({"sentence_embedding", "context_embedding"})
 def _vector(doc: Document, field: str, fallback: Any) -> Any:
     found = doc.meta.get(field)
     return fallback if found is None else found
-
-
-def fused_scores(
-    sentence: np.ndarray,
-    context: np.ndarray,
-    keyword: Sequence[float],
-    context_weight: float,
-    keyword_weight: float,
-) -> list[tuple[float, float]]:
-    """(dense score, score) of each sentence: the formula above."""
-    dense = (sentence + context_weight * context) / (1 + context_weight)
-    return [(float(d), float(d) + keyword_weight * kw) for d, kw in zip(dense, keyword, strict=True)]
 
 
 @component
@@ -80,12 +67,13 @@ class HybridRanker:
         ]
         sentence = np.asarray(sentence_vectors, dtype=np.float32) @ query
         context = np.asarray(context_vectors, dtype=np.float32) @ query
-        keywords = [keyword.get(d.id, 0.0) for d in docs]
-        fused = fused_scores(sentence, context, keywords, self.context_weight, self.keyword_weight)
+        dense = (sentence + self.context_weight * context) / (1 + self.context_weight)
         ranked = []
-        for doc, (dense, score), ctx, kw in zip(docs, fused, context, keywords, strict=True):
+        for doc, sim in zip(docs, dense, strict=True):
+            kw = keyword.get(doc.id, 0.0)
             meta = {k: v for k, v in doc.meta.items() if k not in VECTOR_FIELDS}
-            meta.update(dense_score=dense, context_score=float(ctx), keyword_score=kw)
+            meta.update(dense_score=float(sim), keyword_score=kw)
+            score = float(sim) + self.keyword_weight * kw
             # the vectors stop here: nothing downstream needs them, and they are costly to copy
             ranked.append(Document(id=doc.id, content=doc.content, meta=meta, score=score))
         ranked.sort(key=lambda d: d.score or 0.0, reverse=True)
