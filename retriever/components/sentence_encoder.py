@@ -17,7 +17,8 @@ from typing import Any
 
 from haystack import component, default_from_dict
 
-from retriever.components.embedders import E5DocumentEmbedder, E5TextEmbedder
+from retriever.components.embedders import E5DocumentEmbedder
+from retriever.components.question_encoder import AdaptedTextEmbedder
 
 
 def load_sentence_encoder(adapter: Path, threads: int = 0) -> Any:
@@ -41,21 +42,13 @@ def _adapter(setting: str) -> Path:
 
 
 @component
-class SentenceEncoderTextEmbedder(E5TextEmbedder):
-    """Embeds a question (`query: `) with the sentence encoder; same sockets and cache as
-    `E5TextEmbedder`. `adapter`: "" for the shipped one, or a path."""
-
-    def __init__(self, adapter: str = "", cache_size: int = 1024) -> None:
-        # not super(): @component replaces the class, so the zero-argument form sees another type
-        E5TextEmbedder.__init__(self, variant="original", cache_size=cache_size)
-        self.adapter = adapter
-
-    def _init_params(self) -> dict[str, Any]:
-        return {"adapter": self.adapter, "cache_size": self.cache_size}
+class SentenceEncoderTextEmbedder(AdaptedTextEmbedder):
+    """Embeds a question (`query: `) with the sentence encoder: the question encoder's component,
+    but `adapter` "" is the shipped sentence adapter, and a broken one is a `ConfigError`."""
 
     def warm_up(self) -> None:
         if getattr(self, "_model", None) is None:
-            self._model = load_sentence_encoder(_adapter(self.adapter))
+            self._model = load_sentence_encoder(_adapter(self.adapter), self.threads)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SentenceEncoderTextEmbedder:
@@ -83,10 +76,7 @@ class SentenceEncoderDocumentEmbedder(E5DocumentEmbedder):
     def _embed_sentences(self, texts: list[str]) -> list[list[float]]:
         if self._encoder is None:
             self.warm_up()
-        out: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            out.extend(v.tolist() for v in self._encoder.passage(texts[start : start + self.batch_size]))
-        return out
+        return self._embed(texts, self._encoder)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SentenceEncoderDocumentEmbedder:
