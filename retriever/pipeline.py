@@ -72,8 +72,7 @@ def _question_embedder(config: PipelineConfig) -> E5TextEmbedder:
     if config.sentence_encoder:
         from retriever.components.sentence_encoder import SentenceEncoderTextEmbedder
 
-        adapter = "" if config.sentence_encoder == "default" else config.sentence_encoder
-        return SentenceEncoderTextEmbedder(adapter=adapter, cache_size=config.question_cache)
+        return SentenceEncoderTextEmbedder(adapter=config.sentence_encoder, cache_size=config.question_cache)
     if not config.question_encoder:
         return E5TextEmbedder(cache_size=config.question_cache)
     from retriever.components.question_encoder import AdaptedTextEmbedder
@@ -110,8 +109,7 @@ def document_embedder(config: PipelineConfig) -> E5DocumentEmbedder:
         return E5DocumentEmbedder()
     from retriever.components.sentence_encoder import SentenceEncoderDocumentEmbedder
 
-    adapter = "" if config.sentence_encoder == "default" else config.sentence_encoder
-    return SentenceEncoderDocumentEmbedder(adapter=adapter)
+    return SentenceEncoderDocumentEmbedder(adapter=config.sentence_encoder)
 
 
 def uses_span_reader(config: PipelineConfig) -> bool:

@@ -19,6 +19,7 @@ from haystack import component, default_from_dict
 
 from retriever.components.embedders import E5DocumentEmbedder
 from retriever.components.question_encoder import AdaptedTextEmbedder
+from retriever.modeling.sentence_encoder import sentence_adapter
 
 
 def load_sentence_encoder(adapter: Path, threads: int = 0) -> Any:
@@ -35,20 +36,15 @@ def load_sentence_encoder(adapter: Path, threads: int = 0) -> Any:
         ) from exc
 
 
-def _adapter(setting: str) -> Path:
-    from retriever.modeling.sentence_encoder import sentence_adapter
-
-    return sentence_adapter(setting)
-
-
 @component
 class SentenceEncoderTextEmbedder(AdaptedTextEmbedder):
     """Embeds a question (`query: `) with the sentence encoder: the question encoder's component,
-    but `adapter` "" is the shipped sentence adapter, and a broken one is a `ConfigError`."""
+    but `adapter` "" (or "default") is the shipped sentence adapter, and a broken one is a
+    `ConfigError`."""
 
     def warm_up(self) -> None:
         if getattr(self, "_model", None) is None:
-            self._model = load_sentence_encoder(_adapter(self.adapter), self.threads)
+            self._model = load_sentence_encoder(sentence_adapter(self.adapter), self.threads)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SentenceEncoderTextEmbedder:
@@ -71,7 +67,7 @@ class SentenceEncoderDocumentEmbedder(E5DocumentEmbedder):
     def warm_up(self) -> None:
         E5DocumentEmbedder.warm_up(self)
         if self._encoder is None:
-            self._encoder = load_sentence_encoder(_adapter(self.adapter))
+            self._encoder = load_sentence_encoder(sentence_adapter(self.adapter))
 
     def _embed_sentences(self, texts: list[str]) -> list[list[float]]:
         if self._encoder is None:
