@@ -43,7 +43,8 @@ from fake_telegram import FakeTelegram, SentMessage  # noqa: E402
 
 from bot.db import create_engine, init_db  # noqa: E402
 from bot.repository import Repository  # noqa: E402
-from retriever.bench import machine_description, write_section  # noqa: E402
+from retriever.bench_report import write_section  # noqa: E402
+from retriever.machine import machine_description  # noqa: E402
 
 QUESTIONS = [
     "Wann trafen sich Putin und Biden persönlich?",

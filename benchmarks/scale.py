@@ -45,7 +45,8 @@ from typing import Any
 import numpy as np
 from haystack import Document
 
-from retriever.bench import Corpus, contains_gold, load_xquad, write_section
+from retriever.bench_data import Corpus, contains_gold, load_xquad
+from retriever.bench_report import write_section
 from retriever.indexer import ArticleIndexer, article_info
 from retriever.metrics import percentile
 from retriever.models import ArticleInfo

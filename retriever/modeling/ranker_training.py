@@ -5,7 +5,7 @@ the question is encoded by the adapted model. The loss is the ranker's own dense
 sentence of the training corpus, score = (cos(q, sentence) + w_c * cos(q, paragraph)) / (1 + w_c),
 as a softmax whose positives are the sentences that hold the gold answer span. Questions come from
 all XQuAD languages (same ids, asked over the German paragraphs); only XQuAD-train articles are used
-(see `retriever.bench.in_split`).
+(see `retriever.bench_data.in_split`).
 
 Training runs here on the CPU or on a GPU machine from a pack (`retriever.modeling.gpu_pack`), where
 only torch, tokenizers and safetensors are installed: so this module imports the rest of newsqa
@@ -52,7 +52,7 @@ def load_ranking_set(
 
     `articles` keeps only some XQuAD articles (by their position in the split), e.g. a dev part.
     """
-    from retriever.bench import load_xquad
+    from retriever.bench_data import load_xquad
     from retriever.indexer import paragraph_text
 
     corpus = load_xquad(folder, split=split)

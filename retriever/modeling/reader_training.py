@@ -13,7 +13,7 @@ Examples are (question, sentence, answer span or none):
 - generated (opt-in, `add_news_questions`): German echo questions about facts of 10kGNAD rows
   512-1027 (`retriever.modeling.news_questions`), with sentences of the same article as no-answer
   examples.
-Only XQuAD-train articles are read (`retriever.bench.in_split`); `dev_every` holds some of them out.
+Only XQuAD-train articles are read (`retriever.bench_data.in_split`); `dev_every` holds some of them out.
 
 The training loop itself needs only torch and tokenizers: with prepared examples and a packed base
 (`retriever.modeling.gpu_pack`) it runs on a GPU machine that has neither the data nor newsqa's
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from retriever.bench import Corpus, Question
+    from retriever.bench_data import Corpus, Question
     from retriever.ingest import Article
 
 logger = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def load_reader_set(
     nearby_per_question: int = 0,
 ) -> ReaderSet:
     """Reader examples from XQuAD-train (articles kept by `keep_article(position in train)`)."""
-    from retriever.bench import load_xquad
+    from retriever.bench_data import load_xquad
 
     corpus = load_xquad(folder, split="train")
     texts = question_texts(folder, languages)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from retriever.bench import calibrate_threshold, load_xquad, write_section
+from retriever.bench import calibrate_threshold
+from retriever.bench_data import load_xquad
+from retriever.bench_report import write_section
 from retriever.metrics import exact_match, f1, normalize_answer
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # beside the checkout, never copied
@@ -68,7 +70,8 @@ def test_reader_calibration_declines_enough_then_cites_right() -> None:
     from haystack import Document
     from haystack.dataclasses import ExtractedAnswer
 
-    from retriever.bench import Corpus, Question, calibrate_reader
+    from retriever.bench import calibrate_reader
+    from retriever.bench_data import Corpus, Question
     from retriever.ingest import parse_article
     from retriever.pipeline import PipelineConfig
 

@@ -1,4 +1,5 @@
-"""`newsqa bench news`: the hand-written 10kGNAD question set is well-formed, and the benchmark runs.
+"""`newsqa bench news`: the hand-written 10kGNAD question sets (benchmark and dev) are well-formed, and
+the benchmark runs on both.
 
 The question file holds only offsets, never dataset text (10kGNAD is CC BY-NC-SA); the offsets are
 checked against the rows read in place from ../shared/data, and these tests skip when it is absent.
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from retriever.bench import GNAD_BENCHMARK_ROWS, load_news
-from retriever.bench_news import QUESTIONS, body_span, load_questions, read_rows
+from retriever.bench_data import news_article
+from retriever.bench_news import QUESTION_SETS, QuestionSet, body_span, load_questions, read_rows
 from retriever.cli import main
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # beside the checkout, never copied
@@ -21,16 +22,21 @@ GNAD = DATA / "10kGNAD" / "test.csv"
 needs_gnad = pytest.mark.skipif(not GNAD.exists(), reason=f"no 10kGNAD in {DATA}")
 
 
-def test_question_file_has_both_kinds_in_both_languages() -> None:
-    raw = json.loads(QUESTIONS.read_text(encoding="utf-8"))
-    assert "10kGNAD" in raw["_about"] and "0-511" in raw["_about"]
+SETS = pytest.mark.parametrize("question_set", QUESTION_SETS.values(), ids=QUESTION_SETS.keys())
+
+
+@SETS
+def test_question_file_has_both_kinds_in_both_languages(question_set: QuestionSet) -> None:
+    raw = json.loads(question_set.path.read_text(encoding="utf-8"))
+    rows = question_set.rows
+    assert "10kGNAD" in raw["_about"] and f"{rows[0]}-{rows[-1]}" in raw["_about"]
     # offsets only: an answer text would copy the dataset
     keys = {"id", "row", "lang", "question", "answer_start", "answer_end"}
     assert all(set(q) == keys for q in raw["questions"])
-    questions = load_questions()
+    questions = load_questions(question_set)
     assert len({q.qid for q in questions}) == len(questions)
     assert len({(q.row, q.question) for q in questions}) == len(questions)
-    assert all(0 <= q.row < GNAD_BENCHMARK_ROWS for q in questions)
+    assert all(q.row in rows for q in questions)
     kinds = Counter((q.lang, q.answerable) for q in questions)
     assert kinds[("de", True)] + kinds[("en", True)] >= 40
     assert kinds[("de", False)] + kinds[("en", False)] >= 40
@@ -39,18 +45,34 @@ def test_question_file_has_both_kinds_in_both_languages() -> None:
     assert len({q.row for q in questions}) >= 20
 
 
+def test_the_sets_share_no_row_and_no_question() -> None:
+    bench, dev = load_questions(QUESTION_SETS["bench"]), load_questions(QUESTION_SETS["dev"])
+    assert not {q.row for q in bench} & {q.row for q in dev}
+    assert not {q.qid for q in bench} & {q.qid for q in dev}
+    assert not {q.question for q in bench} & {q.question for q in dev}
+
+
+def test_a_question_outside_its_rows_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "questions.json"
+    question = {"id": "x", "row": 3, "lang": "de", "question": "Wer?", "answer_start": 0, "answer_end": 4}
+    path.write_text(json.dumps({"questions": [question]}), encoding="utf-8")
+    with pytest.raises(ValueError, match="outside the dev rows 512-1027"):
+        load_questions(QuestionSet("dev", path, QUESTION_SETS["dev"].rows))
+
+
 @needs_gnad
-def test_answer_offsets_are_minimal_spans_inside_one_sentence() -> None:
-    questions = [q for q in load_questions() if q.answerable]
-    rows = {q.row for q in questions}
-    texts = read_rows(GNAD, rows)
-    articles = load_news(GNAD, max(rows) + 1)
+@SETS
+def test_answer_offsets_are_minimal_spans_inside_one_sentence(question_set: QuestionSet) -> None:
+    questions = [q for q in load_questions(question_set) if q.answerable]
+    raw = read_rows(GNAD, {q.row for q in questions})
+    articles = {row: news_article(row, *found) for row, found in raw.items()}
     for q in questions:
         assert q.start is not None and q.end is not None
-        text = texts[q.row]
+        text = raw[q.row][1]
         assert 0 <= q.start < q.end <= len(text), q.qid
         answer = text[q.start : q.end]
-        assert answer == answer.strip() and len(answer) <= 40, q.qid  # short, no stray blanks
+        # short (a why-question's reason is a clause), no stray blanks
+        assert answer == answer.strip() and len(answer) <= 64, q.qid
         # citation@1 can only be right when one sentence of the parsed row holds the whole answer
         start, end = body_span(articles[q.row], text, q.start, q.end)
         assert articles[q.row].body[start:end] == answer, q.qid
@@ -71,3 +93,17 @@ def test_bench_news_smoke(tmp_path: Path) -> None:
         value = results["all"][key]
         assert value is not None and 0 <= value <= 100
     assert "<!-- bench:news:start -->" in md.read_text(encoding="utf-8")
+
+
+@needs_gnad
+def test_bench_news_runs_the_dev_set_but_never_writes_it(tmp_path: Path) -> None:
+    out, md = tmp_path / "news.json", tmp_path / "benchmarks.md"
+    argv = ["bench", "news", "--questions", "dev", "--limit", "2", "--news", "3", "--json", str(out)]
+    assert main(argv) == 0
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert results["question_set"] == "dev" and results["articles_indexed"] <= 5
+    dev_rows = QUESTION_SETS["dev"].rows
+    assert all(o["row"] in dev_rows for o in results["outcomes"])
+    # dev numbers are tuned on, so they are refused as a results-file section
+    assert main([*argv, "--write", str(md)]) == 1
+    assert not md.exists()
