@@ -1,4 +1,4 @@
-"""Compare reader artifacts as `newsqa bench xquad` calibrates them, on XQuAD-train only.
+"""Compare reader artifacts as `newsqa bench xquad` calibrates them, on held-out training questions only.
 
     python benchmarks/select_reader.py retriever/modeling/artifacts/reader.safetensors runs/*.safetensors
 
@@ -9,7 +9,10 @@ and the line says how many answerable questions it then cites right while declin
 unanswerable ones: the number to choose a reader by. The checkpoint criterion of `train_reader.py`
 sees only a question's own paragraph and news near-misses; here the near misses are the ranker's
 best sentences of other paragraphs, which is what the benchmark's unanswerable questions meet.
-XQuAD-test is for reporting only (`newsqa bench xquad --reader PATH`).
+The news development questions (10kGNAD rows 512-1027, `retriever.calibration`) are asked too, over
+their rows and distractor rows: answerable ones and near misses; the line pools both kinds.
+XQuAD-test and the benchmark news rows 0-511 are for reporting only (`newsqa bench xquad --reader PATH`,
+`newsqa bench news`).
 """
 
 from __future__ import annotations
@@ -30,14 +33,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="xquad.*.json")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
+        "--xquad-only", action="store_true", help="without the news development questions (minutes faster)"
+    )
+    parser.add_argument(
         "--sentence-encoder", action="append", default=[], metavar="ADAPTER",
         help="also with this sentence adapter embedding the sentences and the question ('none': "
         "without; repeatable: each reader is measured with each)",
     )  # fmt: skip
     args = parser.parse_args(argv)
 
-    from retriever.bench import calibrated_reader_config
     from retriever.bench_data import embed_corpus, load_xquad, train_half_store
+    from retriever.calibration import calibrated_reader_config, news_dev
     from retriever.pipeline import PipelineConfig
     from retriever.settings import Settings
 
@@ -46,19 +52,27 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="newsqa-select-") as tmp:
         settings = Settings(data_dir=Path(tmp), index_default=False)
         encoders = [e if e != "none" else "" for e in args.sentence_encoder] or [""]
-        stores: dict[str, Any] = {}
+        stores: dict[str, tuple[Any, Any]] = {}
         for encoder in encoders:  # each sentence encoder (or none) embeds the sentences its own way
             print(f"embedding {len(train.articles)} XQuAD-train paragraphs ...", file=sys.stderr)
-            folder = Path(tmp) / f"train-half-{len(stores)}"
-            stores[encoder] = train_half_store(folder, train, embed_corpus(train, encoder), encoder)
+            folder = Path(tmp) / f"stores-{len(stores)}"
+            half = train_half_store(folder / "train-half", train, embed_corpus(train, encoder), encoder)
+            news = None
+            if not args.xquad_only:
+                print("indexing the news development rows ...", file=sys.stderr)
+                news = news_dev(folder / "news-dev", args.data / "10kGNAD" / "test.csv", encoder)
+            stores[encoder] = (half, news)
         for path, encoder in itertools.product(args.artifacts, encoders):
             config = PipelineConfig(question_cache=0, reader_artifact=str(path), sentence_encoder=encoder)
-            _, chosen, stats = calibrated_reader_config(settings, stores[encoder], train, config)
-            right = sum(s["answerable_cited_right"] for s in stats.values()) / max(1, len(stats))
-            declined = sum(s["unanswerable_declined"] for s in stats.values()) / max(1, len(stats))
+            half, news = stores[encoder]
+            _, chosen, stats = calibrated_reader_config(settings, half, train, config, news)
+            pooled = stats.get("all", {})
             row = {"artifact": str(path), "sentence_encoder": encoder}
-            row |= {"cited_right": round(right, 1), "declined": round(declined, 1)}
-            row |= {"settings": chosen, "by_language": stats}
+            row |= {
+                "cited_right": pooled.get("answerable_cited_right", 0.0),
+                "declined": pooled.get("unanswerable_declined", 0.0),
+            }
+            row |= {"settings": chosen, "by_kind_and_language": stats}
             results.append(row)
             print(json.dumps(row), flush=True)
             gc.collect()

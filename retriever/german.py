@@ -67,6 +67,7 @@ _GERMAN_ONLY = GERMAN_STOPWORDS - ENGLISH_STOPWORDS
 _ENGLISH_ONLY = ENGLISH_STOPWORDS - GERMAN_STOPWORDS
 
 
+@lru_cache(maxsize=4096)  # the answer builder asks once per threshold it applies; calibration, thousands
 def question_language(text: str) -> str:
     """ "en" or "de", by which language's function words the question uses (German when unsure).
 

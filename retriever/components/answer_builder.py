@@ -32,7 +32,9 @@ READER_THRESHOLDS = {"de": 2.61, "en": 2.61}
 # How many logits more margin a sentence needs than the one ranked a place above it to be preferred
 # (inf: the ranker's order decides which of the sentences the reader accepts comes first).
 READER_RANK_MARGIN = math.inf
-READER_TOP_K = 2  # sentences the reader reads per question (~40 ms each on 2 cores)
+# sentences the reader reads per question: ~40 ms for one, ~65 ms for two in one batch on 2 cores; a
+# third would take the default article's warm p95 past its 150 ms budget, so calibration keeps 2
+READER_TOP_K = 2
 SENTENCE_THRESHOLDS = {"de": 0.88, "en": 0.822}
 
 

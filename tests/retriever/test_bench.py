@@ -70,8 +70,8 @@ def test_reader_calibration_declines_enough_then_cites_right() -> None:
     from haystack import Document
     from haystack.dataclasses import ExtractedAnswer
 
-    from retriever.bench import calibrate_reader
     from retriever.bench_data import Corpus, Question
+    from retriever.calibration import calibrate_reader, xquad_runs
     from retriever.ingest import parse_article
     from retriever.pipeline import PipelineConfig
 
@@ -108,9 +108,46 @@ def test_reader_calibration_declines_enough_then_cites_right() -> None:
 
     pipeline = SimpleNamespace(run=run, graph=SimpleNamespace(nodes={"ranker", "reader"}))
     qa = SimpleNamespace(config=PipelineConfig(), pipeline=pipeline)
-    chosen, stats = calibrate_reader(qa, corpus, dev={0, 1})
+    chosen, stats = calibrate_reader(xquad_runs(qa, corpus, dev={0, 1}))
     # the lowest threshold that declines the near miss: just above its margin, not a grid step away
     assert chosen["reader"] == {"de": 1.01, "en": 1.01}
     assert chosen["rank_margin"] == float("inf") and chosen["top_k"] == 2  # a tie: the cheaper setting
     assert chosen["sentence"]["de"] > 0.9  # the sentence fallback would answer the near miss
-    assert stats["de"] == {"answerable_cited_right": 100.0, "unanswerable_declined": 100.0, "questions": 2}
+    every = {"answerable_cited_right": 100.0, "unanswerable_declined": 100.0}
+    assert stats["xquad de"] == {**every, "questions": 2}
+    assert stats["all"]["questions"] == 4
+
+
+def test_reader_calibration_pools_news_near_misses_with_xquad() -> None:
+    """A news near miss whose article is about the question's topic scores above the shipped sentence
+    fallback, and the reader finds no span in it: pooled with the XQuAD questions, the chosen
+    fallback must lie above its score, and the statistics name each kind."""
+    from haystack import Document
+    from haystack.dataclasses import ExtractedAnswer
+
+    from retriever.calibration import CalibrationRun, calibrate_reader
+
+    def run(kind: str, score: float, margin: float, answerable: bool) -> CalibrationRun:
+        doc = Document(
+            id=f"{kind}{score}",
+            content="Das Treffen begann um 16 Uhr.",
+            score=score,
+            meta={"article_id": kind, "title": "t", "date": "", "sentence_number": 1},
+        )
+        span = margin > 0
+        verdict = ExtractedAnswer(
+            query="Wann begann das Treffen?", score=margin, data="16 Uhr" if span else None,
+            document=doc, document_offset=ExtractedAnswer.Span(21, 27) if span else None, meta={"rank": 0},
+        )  # fmt: skip
+        return CalibrationRun(
+            kind, "de", "Wann begann das Treffen?", [doc], [verdict], answerable,
+            lambda answer: bool(answer.citations) and answer.citations[0].article_id == kind,
+        )  # fmt: skip
+
+    xquad = [run("xquad", 0.9, 6.0, True), run("xquad", 0.8, -5.0, False)]
+    chosen, _ = calibrate_reader(xquad)
+    assert chosen["sentence"]["de"] <= 0.93  # XQuAD alone: nothing asks for a higher fallback
+    chosen, stats = calibrate_reader([*xquad, run("news", 0.93, -2.0, False)])
+    assert chosen["sentence"]["de"] > 0.93
+    assert stats["news de"] == {"answerable_cited_right": 0.0, "unanswerable_declined": 100.0, "questions": 1}
+    assert stats["all"] == {"answerable_cited_right": 100.0, "unanswerable_declined": 100.0, "questions": 3}
