@@ -149,6 +149,10 @@ def _score(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
         "citation@1": _percent(sum(o["citation_correct"] for o in answerable), len(answerable)),
         "right_article@1": _percent(sum(o["cited_row"] == o["row"] for o in answerable), len(answerable)),
         "f1": _percent(sum(o["f1"] for o in answerable), len(answerable)),
+        # an answer to a near miss is wrong by definition: how far a given answer can be trusted
+        "right_when_answered": _percent(
+            sum(o["citation_correct"] for o in answerable), sum(o["answered"] for o in outcomes)
+        ),
         "unanswerable": len(unanswerable),
         "declined": _percent(sum(not o["answered"] for o in unanswerable), len(unanswerable)),
         "latency_p50_ms": round(percentile([o["latency_ms"] for o in outcomes], 50), 1),
@@ -254,6 +258,10 @@ def render_news(r: dict[str, Any]) -> str:
         ("citation@1 (citation [1] is the right row's sentence holding the answer)", "citation@1"),
         ("citation [1] from the right article", "right_article@1"),
         ("answer F1 (against the minimal answer; abstention = 0)", "f1"),
+        (
+            "right when answered (citation@1 of all answers given, near misses' answers count as wrong)",
+            "right_when_answered",
+        ),
         ("unanswerable questions (near misses)", "unanswerable"),
         ("declined (of unanswerable)", "declined"),
         ("latency p50 (ms)", "latency_p50_ms"),
