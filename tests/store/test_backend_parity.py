@@ -68,4 +68,6 @@ def test_the_service_answers_alike_on_both_backends(tmp_path: Path, pg_database_
         assert [c.text for c in postgres.citations] == [c.text for c in embedded.citations], question
         assert postgres.score == pytest.approx(embedded.score, abs=1e-4), question
     assert answers["postgres"][-1].abstained
-    assert not any(a.abstained for a in answers["postgres"][:-1])
+    # not a vacuous agreement: the reader answers most of them (it may decline one it finds no span
+    # for, as "Welcher Friedensplan gilt weiter?" since the calibration with real-news near misses)
+    assert sum(not a.abstained for a in answers["postgres"][:-1]) >= len(QUESTIONS) - 2
