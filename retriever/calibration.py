@@ -6,8 +6,8 @@ Two kinds of held-out questions go through the whole pipeline (ranker, reader, a
   paragraph is indexed and unanswerable when it is not;
 - news: the development questions about real news (benchmarks/data/gnad_dev_questions.json, 10kGNAD
   rows 512-1027, indexed with distractor rows of the same range): answerable ones, and near misses
-  about the same article. A near miss's article is about its topic, so a high retrieval score alone
-  cannot decline it: only the reader can.
+  about the same article. A near miss's article is about its topic, so its best sentence scores
+  about as high as an answer's: the sentence fallback must sit above those scores.
 The issue's bar pools both: decline >= 80 % of the unanswerable questions, then cite right as often as
 possible. `newsqa bench xquad` and `benchmarks/select_reader.py` both calibrate here, so a reader is
 chosen as it is then measured.

@@ -260,7 +260,7 @@ def _add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--gnad", type=Path, default=SHARED_DATA / "10kGNAD" / "test.csv", help="10kGNAD test.csv"
     )
     parser.add_argument(
-        "--news", type=int, default=300, help="news: index this many more benchmark rows as distractors"
+        "--news", type=int, default=300, help="news: this many more rows of the set's range as distractors"
     )
     parser.add_argument(
         "--write", type=Path, default=None, help="news: also write its section into this results file"
