@@ -29,6 +29,7 @@ from haystack import Document
 from retriever.bench_data import (
     Corpus,
     Question,
+    cites_gold,
     contains_gold,
     embed_corpus,
     load_news,
@@ -85,10 +86,7 @@ def _quality(qa: Any, corpus: Corpus, lang: str) -> dict[str, float]:
         if answer.answer is None:
             abstained += 1
             continue
-        first = answer.citations[0]
-        if first.article_id == article.article_id:
-            cited = article.sentences[first.sentence_number - 1]
-            at1 += contains_gold(first.article_id, cited.start, cited.end, article, q)
+        at1 += cites_gold(answer.citations[0], article, q)
         em += exact_match(answer.answer, q.golds)
         f1s += f1(answer.answer, q.golds)
     n = len(corpus.questions)
@@ -124,9 +122,7 @@ def _distractor_check(settings: Any, store: Any, test: Corpus, news: list[Articl
                 continue
             first = answer.citations[0]
             stolen += first.article_id not in {a.article_id for a in test.articles}
-            if first.article_id == article.article_id:
-                cited = article.sentences[first.sentence_number - 1]
-                right += contains_gold(first.article_id, cited.start, cited.end, article, q)
+            right += cites_gold(first, article, q)
         n = len(test.questions)
         out[lang] = {"citation@1": round(100 * right / n, 1), "news_cited_first": round(100 * stolen / n, 1)}
     return out

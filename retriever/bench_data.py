@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retriever.ingest import Article, parse_article
+from retriever.models import Citation
 
 if TYPE_CHECKING:
     from haystack import Document
@@ -86,6 +87,14 @@ def load_xquad(folder: Path, limit: int = 0, split: str = "all") -> Corpus:
 def contains_gold(article_id: str, start: int, end: int, article: Article, q: Question) -> bool:
     """Does the sentence at [start, end) of article `article_id` hold the question's gold span?"""
     return article_id == article.article_id and start <= q.start and q.start + len(q.gold) <= end
+
+
+def cites_gold(first: Citation | None, article: Article, q: Question) -> bool:
+    """Is `first` (an answer's first citation) the sentence of `article` that holds the gold span?"""
+    if first is None or first.article_id != article.article_id:
+        return False
+    cited = article.sentences[first.sentence_number - 1]
+    return contains_gold(first.article_id, cited.start, cited.end, article, q)
 
 
 GNAD_BENCHMARK_ROWS = 512  # rows 0-511 of 10kGNAD's test.csv: benchmarks and tests only, never trained on

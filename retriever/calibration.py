@@ -26,7 +26,7 @@ import numpy as np
 from haystack import Document
 from haystack.dataclasses import ExtractedAnswer
 
-from retriever.bench_data import Corpus, contains_gold, embed_corpus, news_article, store_of
+from retriever.bench_data import Corpus, cites_gold, embed_corpus, news_article, store_of
 from retriever.bench_news import (
     QUESTION_SETS,
     NewsQuestion,
@@ -80,11 +80,7 @@ def xquad_runs(qa: Any, train: Corpus, dev: set[int]) -> list[CalibrationRun]:
             article = train.articles[q.article]
 
             def right(answer: Answer, article: Any = article, q: Any = q) -> bool:
-                first = answer.citations[0] if answer.citations else None
-                if first is None or first.article_id != article.article_id:
-                    return False
-                cited = article.sentences[first.sentence_number - 1]
-                return contains_gold(first.article_id, cited.start, cited.end, article, q)
+                return cites_gold(answer.citations[0] if answer.citations else None, article, q)
 
             text = getattr(q, lang)
             ranked, verdicts = _run(qa, text)
