@@ -26,14 +26,28 @@ class AdapterMismatch(RuntimeError):
     """The adapter was trained on another base model."""
 
 
-def load_question_encoder(adapter: Path = QUERY_ADAPTER, threads: int = 0) -> E5Encoder:
-    import torch
+_ENCODERS: dict[tuple[str, int, int], E5Encoder] = {}
 
-    from retriever.modeling.base import base_stamp, load_for_inference
-    from retriever.modeling.lora import load_adapter, merge_adapter
+
+def load_question_encoder(adapter: Path = QUERY_ADAPTER, threads: int = 0) -> E5Encoder:
+    """The base with `adapter` folded in, one per adapter file for the process: with the sentence
+    encoder on, the question embedder and the indexer's document embedder share it instead of
+    folding the same adapter into a second copy of the weights at start-up."""
+    import torch
 
     if threads:
         torch.set_num_threads(threads)
+    stat = adapter.stat()
+    key = (str(adapter.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _ENCODERS:
+        _ENCODERS[key] = _load_encoder(adapter)
+    return _ENCODERS[key]
+
+
+def _load_encoder(adapter: Path) -> E5Encoder:
+    from retriever.modeling.base import base_stamp, load_for_inference
+    from retriever.modeling.lora import load_adapter, merge_adapter
+
     tensors, config = load_adapter(adapter)
     base_sha = base_stamp().get("sha256")
     if config.get("base_sha256") and config["base_sha256"] != base_sha:

@@ -103,6 +103,14 @@ def test_shipped_sentence_encoder_brings_its_own_thresholds(tmp_path: Path) -> N
     assert not plain.ask(QUESTION).abstained
 
 
+def test_question_and_indexer_share_one_sentence_encoder(untrained_adapter: Path, tmp_path: Path) -> None:
+    """Folding the adapter into the base is done once per process, not once per component."""
+    config = PipelineConfig(reader_model="none", sentence_encoder=str(untrained_adapter))
+    qa = NewsQA(Settings(data_dir=tmp_path, index_default=False), config=config)
+    qa.warm_up()
+    assert qa.pipeline.get_component("embedder")._model is qa.indexer.embedder._encoder
+
+
 def test_unloadable_sentence_adapter_is_a_config_error(tmp_path: Path) -> None:
     from retriever.components.sentence_encoder import (
         SentenceEncoderDocumentEmbedder,
