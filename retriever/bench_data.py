@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,17 +106,25 @@ def news_article(row: int, category: str, text: str) -> Article:
     return parse_article(f"10kGNAD {row} ({category})\n\n{text}", f"10kgnad:{row}")
 
 
+def read_rows(path: Path, rows: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """The category and raw text of these 10kGNAD rows (the answer offsets count into the text)."""
+    wanted = set(rows)
+    found: dict[int, tuple[str, str]] = {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row, (category, text) in enumerate(csv.reader(handle, delimiter=";", quotechar="'")):
+            if row in wanted:
+                found[row] = (category, text)
+            if len(found) == len(wanted):
+                break
+    return found
+
+
 def load_news(path: Path, count: int) -> list[Article]:
     """The first `count` 10kGNAD benchmark rows as articles (read in place, never copied: CC BY-NC-SA)."""
     if count > GNAD_BENCHMARK_ROWS:
         raise ValueError(f"only rows 0-{GNAD_BENCHMARK_ROWS - 1} of 10kGNAD are for benchmarks")
-    articles: list[Article] = []
-    with path.open(encoding="utf-8", newline="") as handle:
-        for row, (category, text) in enumerate(csv.reader(handle, delimiter=";", quotechar="'")):
-            if row >= count:
-                break
-            articles.append(news_article(row, category, text))
-    return articles
+    raw = read_rows(path, range(count))
+    return [news_article(row, *raw[row]) for row in range(count)]
 
 
 def embed_corpus(corpus: Corpus, sentence_encoder: str = "") -> list[list[Document]]:

@@ -18,19 +18,17 @@ trained and tuned on, so thresholds and readers are chosen there; rows 0-511 onl
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from retriever.bench_data import GNAD_BENCHMARK_ROWS, news_article
+from retriever.bench_data import GNAD_BENCHMARK_ROWS, news_article, read_rows
 from retriever.bench_report import write_section
 from retriever.errors import ConfigError
 from retriever.ingest import Article
@@ -93,19 +91,6 @@ def load_questions(question_set: QuestionSet = QUESTION_SETS["bench"]) -> list[N
         if q.start is None or q.end is None or not 0 <= q.start < q.end:
             raise ValueError(f"{q.qid}: bad answer span {q.start}-{q.end}")
     return questions
-
-
-def read_rows(path: Path, rows: Iterable[int]) -> dict[int, tuple[str, str]]:
-    """The category and raw text of these 10kGNAD rows (the answer offsets count into the text)."""
-    wanted = set(rows)
-    found: dict[int, tuple[str, str]] = {}
-    with path.open(encoding="utf-8", newline="") as handle:
-        for row, (category, text) in enumerate(csv.reader(handle, delimiter=";", quotechar="'")):
-            if row in wanted:
-                found[row] = (category, text)
-            if len(found) == len(wanted):
-                break
-    return found
 
 
 def pick_rows(question_rows: set[int], news: int, rows: range = QUESTION_SETS["bench"].rows) -> list[int]:

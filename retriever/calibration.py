@@ -26,14 +26,13 @@ import numpy as np
 from haystack import Document
 from haystack.dataclasses import ExtractedAnswer
 
-from retriever.bench_data import Corpus, cites_gold, embed_corpus, news_article, store_of
+from retriever.bench_data import Corpus, cites_gold, embed_corpus, news_article, read_rows, store_of
 from retriever.bench_news import (
     QUESTION_SETS,
     NewsQuestion,
     cites_answer,
     load_questions,
     pick_rows,
-    read_rows,
 )
 from retriever.models import Answer
 
