@@ -11,7 +11,7 @@ that lacks the data and newsqa's dependencies, train from a pack prepared here:
 Reproducible: fixed seed, the fixed XQuAD split (train = articles at even positions; see
 ../shared/data/README.md), 10kGNAD rows 512-1027 only, without the rows of the news development
 questions that the thresholds are tuned on (`--news-dev-rows include` trains on those too, as readers
-before 2026-11-27 did), torch on `--threads` CPU threads. With
+of rounds 1-4 did), torch on `--threads` CPU threads. With
 `--dev K` every K-th train article is held out: the reader's verdicts on it are printed at each
 checkpoint, and the reader's abstention margin is calibrated on it (never on XQuAD-test). Quality on
 XQuAD-test is measured by `newsqa bench xquad`, not here. With `--keep last` the artifact is rewritten
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=("exclude", "include"),
         default="exclude",
         help="the 10kGNAD rows of the news development questions, which the thresholds are tuned on "
-        "(readers trained before 2026-11-27 included them)",
+        "(the readers of rounds 1-4, the shipped one too, included them)",
     )
     parser.add_argument("--checkpoint-every", type=int, default=150, help="steps between saved checkpoints")
     parser.add_argument("--keep", choices=("last", "best"), default="last", help="which checkpoint to write")
