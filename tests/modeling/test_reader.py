@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib.util
 import json
 import random
 from pathlib import Path
@@ -126,6 +127,23 @@ def test_rows_the_thresholds_are_tuned_on_can_be_left_out(tmp_path: Path) -> Non
     assert [int(a[0].split()[1].rstrip(".")) for a in kept] == [512, 514, 515, 516, 518, 519]
     rows = news_dev_rows()  # what benchmarks/train_reader.py leaves out by default
     assert len(rows) == len(set(rows)) and all(512 <= row <= 1027 for row in rows)
+
+
+@pytest.mark.skipif(not READER_ARTIFACT.exists(), reason="no reader shipped")
+def test_the_shipped_card_is_what_the_training_script_writes_and_names_the_rows_it_used() -> None:
+    script = Path(__file__).parents[2] / "benchmarks" / "train_reader.py"
+    spec = importlib.util.spec_from_file_location("train_reader_script", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    record = json.loads(READER_ARTIFACT.with_suffix(".json").read_text(encoding="utf-8"))
+    shipped = module.model_card(record)
+    assert shipped == READER_ARTIFACT.with_suffix(".md").read_text(encoding="utf-8")
+    # trained before the dev rows were held out: its rebuild command must say so
+    assert "--write-pack .device/pack --news-dev-rows include" in shipped
+    record["config"]["news_dev_rows"] = "exclude"
+    fresh = module.model_card(record)
+    assert "--news-dev-rows" not in fresh and "were not trained on either" in fresh
 
 
 @pytest.mark.skipif(not READER_ARTIFACT.exists(), reason="no reader shipped")
