@@ -116,6 +116,7 @@ def test_benchmark_rows_of_10kgnad_are_never_training_data(tmp_path: Path) -> No
 
 
 def test_rows_the_thresholds_are_tuned_on_can_be_left_out(tmp_path: Path) -> None:
+    from retriever.bench_news import QUESTION_SETS, load_questions
     from retriever.calibration import news_dev_rows
 
     csv_file = tmp_path / "test.csv"
@@ -127,6 +128,7 @@ def test_rows_the_thresholds_are_tuned_on_can_be_left_out(tmp_path: Path) -> Non
     assert [int(a[0].split()[1].rstrip(".")) for a in kept] == [512, 514, 515, 516, 518, 519]
     rows = news_dev_rows()  # what benchmarks/train_reader.py leaves out by default
     assert len(rows) == len(set(rows)) and all(512 <= row <= 1027 for row in rows)
+    assert {q.row for q in load_questions(QUESTION_SETS["dev"])} < set(rows)  # and the distractors
 
 
 @pytest.mark.skipif(not READER_ARTIFACT.exists(), reason="no reader shipped")
