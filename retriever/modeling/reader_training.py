@@ -131,12 +131,14 @@ class _KeywordIndex:
 
     def nearest(self, query: str, k: int) -> list[int]:
         counts: dict[int, float] = defaultdict(float)
-        for token in set(self.analyze(query)):
+        # in a fixed order, not the set's (string hashes change per process): the float sums and the
+        # order among equal scores then come out the same in every run, so the training data does too
+        for token in sorted(set(self.analyze(query))):
             hits = self.postings.get(token, [])
             if 0 < len(hits) < 2000:
                 for i in hits:
                     counts[i] += 1.0 / len(hits) ** 0.5
-        return sorted(counts, key=counts.__getitem__, reverse=True)[:k]
+        return sorted(counts, key=lambda i: (-counts[i], i))[:k]
 
 
 def _gold_sentence(article: Article, q: Question) -> int | None:

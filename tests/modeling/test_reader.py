@@ -8,6 +8,7 @@ import copy
 import hashlib
 import importlib.util
 import json
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,29 @@ def test_epochs_mix_answerable_and_no_answer_examples() -> None:
 def test_benchmark_rows_of_10kgnad_are_never_training_data(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="benchmarks only"):
         news_articles(tmp_path / "test.csv", rows=range(0, 600))
+
+
+def test_news_near_misses_are_the_same_in_every_process() -> None:
+    import subprocess
+    import sys
+
+    program = (
+        "from retriever.modeling.reader_training import _KeywordIndex\n"
+        "texts = ['Die Regierung in Wien plant eine Reform.', 'Wien und Graz planen eine Reform.',"
+        " 'Die Reform der Regierung kommt.', 'Graz plant nichts.', 'Die Regierung in Graz tagt.']\n"
+        "print(_KeywordIndex(texts).nearest('Was plant die Regierung in Wien und Graz?', 4))\n"
+    )
+    found = {
+        subprocess.run(
+            [sys.executable, "-c", program],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(found) == 1, found
 
 
 def test_rows_the_thresholds_are_tuned_on_can_be_left_out(tmp_path: Path) -> None:
