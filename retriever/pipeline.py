@@ -14,7 +14,6 @@ better: docs/benchmarks.md).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -56,9 +55,6 @@ class PipelineConfig:
     reader_model: str = ""
     reader_artifact: str = ""  # another artifact of newsqa's reader (benchmarks); "" is the shipped one
     reader_top_k: int = READER_TOP_K
-    # read the next sentences only when the reader does not accept the best one (same answers, less
-    # time); calibration turns it off, as it needs the reader's verdict on every one of the top_k
-    reader_early_stop: bool = True
     reader_thresholds: dict[str, float] = field(default_factory=lambda: dict(READER_THRESHOLDS))
     sentence_thresholds: dict[str, float] = field(default_factory=lambda: dict(SENTENCE_THRESHOLDS))
     rank_margin: float = READER_RANK_MARGIN  # inf: the ranker's order decides among accepted sentences
@@ -126,10 +122,7 @@ def uses_span_reader(config: PipelineConfig) -> bool:
 
 def _reader(config: PipelineConfig) -> SentenceSpanReader | OptionalExtractiveReader:
     if uses_span_reader(config):
-        # with a finite rank margin a surer verdict further down can win, so every sentence is read
-        early = config.reader_early_stop and math.isinf(config.rank_margin)
-        accept = config.reader_thresholds if early else None
-        return SentenceSpanReader(artifact=config.reader_artifact, top_k=config.reader_top_k, accept=accept)
+        return SentenceSpanReader(artifact=config.reader_artifact, top_k=config.reader_top_k)
     return OptionalExtractiveReader(model="" if config.reader_model == "none" else config.reader_model)
 
 

@@ -40,8 +40,7 @@ READER_TOP_K = 2
 SENTENCE_THRESHOLDS = {"de": 0.94, "en": 0.882}
 
 
-def threshold_for(thresholds: dict[str, float], query: str) -> float:
-    """The threshold for the question's language (the strictest when its language has none)."""
+def _for(thresholds: dict[str, float], query: str) -> float:
     return thresholds.get(question_language(query), max(thresholds.values()))
 
 
@@ -87,7 +86,7 @@ class CitedAnswerBuilder:
         verdicts = [a for a in answers or [] if a.document is not None and "rank" in a.meta]
         if self.reader_thresholds and verdicts:
             return {"answer": self._read(query, documents, verdicts, top_score)}
-        if top_score < threshold_for(self.abstain_thresholds, query):
+        if top_score < _for(self.abstain_thresholds, query):
             return {"answer": Answer(question=query, answer=None, score=top_score, mode="abstain")}
         best = documents[0]
         span = next(
@@ -127,7 +126,7 @@ class CitedAnswerBuilder:
         """The reader decides: the best-ranked span it accepts (or, with a finite `rank_margin`, a
         much surer one below it), else a strongly retrieved sentence, else nothing."""
         assert self.reader_thresholds is not None
-        threshold = threshold_for(self.reader_thresholds, query)
+        threshold = _for(self.reader_thresholds, query)
         accepted = [a for a in verdicts if a.data and a.document_offset is not None and a.score >= threshold]
         ordered = sorted(accepted, key=self._preference, reverse=True)
         if ordered:
@@ -150,7 +149,7 @@ class CitedAnswerBuilder:
                     cited.append(other.document)
             citations = tuple(citation(i, d) for i, d in enumerate(cited, start=1))
             return Answer(query, text[start:end], top_score, citations, mode="reader", span=(start, end))
-        if documents and top_score >= threshold_for(self.sentence_thresholds, query):
+        if documents and top_score >= _for(self.sentence_thresholds, query):
             best_doc = documents[0]
             return Answer(query, best_doc.content or "", top_score, (citation(1, best_doc),), mode="sentence")
         return Answer(question=query, answer=None, score=top_score, mode="abstain")

@@ -3,11 +3,7 @@ says, for each, where the answer stands in it and how sure it is that the senten
 
 The model (`retriever.modeling.reader`: the e5 base + the shipped LoRA adapter and span head) loads in
 `warm_up`, once per process and artifact, so the bot, the CLI and a benchmark with several pipelines
-share one copy. Reading costs ~40 ms for one sentence on 2 cores, ~60 ms for two in one batch, so
-with `accept` (the answer builder's margin thresholds) it reads the best sentence first and the next
-ones only when the reader does not accept it: the builder cites the best-ranked accepted sentence,
-so sentences below an accepted one cannot change the answer. Each read sentence becomes one
-`ExtractedAnswer`: `score` is the span's margin over
+share one copy. Each read sentence becomes one `ExtractedAnswer`: `score` is the span's margin over
 "no answer" (above 0: the reader thinks the sentence answers), `data` the span text, `document_offset`
 its place in the sentence. `CitedAnswerBuilder` turns these verdicts into the answer or an abstention.
 """
@@ -20,8 +16,6 @@ from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.dataclasses import ExtractedAnswer
-
-from retriever.components.answer_builder import threshold_for
 
 _LOADED: dict[tuple[str, int], Any] = {}
 _LOCK = threading.Lock()
@@ -65,17 +59,11 @@ def _load(path: Path) -> Any:
 
 @component
 class SentenceSpanReader:
-    """The span and the answer-or-not verdict of the reader for the top `top_k` sentences: for all of
-    them, or, with `accept`, for the best `first` and then, only if none of those reaches the margin
-    `accept` sets for the question's language, for the rest in one batch."""
+    """The span and the answer-or-not verdict of the reader for each of the top `top_k` sentences."""
 
-    def __init__(
-        self, artifact: str = "", top_k: int = 5, accept: dict[str, float] | None = None, first: int = 1
-    ) -> None:
+    def __init__(self, artifact: str = "", top_k: int = 5) -> None:
         self.artifact = artifact
         self.top_k = top_k
-        self.accept = dict(accept) if accept else None
-        self.first = first
         self._model: Any = None
 
     @property
@@ -93,24 +81,9 @@ class SentenceSpanReader:
         head = documents[: self.top_k]
         if not head:
             return {"answers": []}
-        texts = [d.content or "" for d in head]
-        if self.accept is None:
-            answers = self._verdicts(query, head, self._model.read(query, texts))
-        else:
-            answers = self._verdicts(query, head[: self.first], self._model.read(query, texts[: self.first]))
-            threshold = threshold_for(self.accept, query)
-            # the answer builder's test: a span, and a margin at its threshold
-            if len(head) > self.first and not any(a.data and a.score >= threshold for a in answers):
-                rest = self._model.read(query, texts[self.first :])
-                answers += self._verdicts(query, head[self.first :], rest, offset=self.first)
-        return {"answers": answers}
-
-    @staticmethod
-    def _verdicts(
-        query: str, docs: list[Document], spans: list[Any], offset: int = 0
-    ) -> list[ExtractedAnswer]:
+        spans = self._model.read(query, [d.content or "" for d in head])
         answers = []
-        for rank, (doc, span) in enumerate(zip(docs, spans, strict=True), start=offset):
+        for rank, (doc, span) in enumerate(zip(head, spans, strict=True)):
             text = doc.content or ""
             found = 0 <= span.start < span.end <= len(text)
             start, end = whole_words(text, span.start, span.end) if found else (-1, -1)
@@ -124,12 +97,10 @@ class SentenceSpanReader:
                     meta={"rank": rank},
                 )
             )
-        return answers
+        return {"answers": answers}
 
     def to_dict(self) -> dict[str, Any]:
-        return default_to_dict(
-            self, artifact=self.artifact, top_k=self.top_k, accept=self.accept, first=self.first
-        )
+        return default_to_dict(self, artifact=self.artifact, top_k=self.top_k)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SentenceSpanReader:
