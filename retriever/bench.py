@@ -37,6 +37,7 @@ from retriever.bench_data import (
     store_of,
     train_half_store,
 )
+from retriever.bench_default_questions import default_article_quality, load_default_questions
 from retriever.bench_report import write_section
 from retriever.calibration import calibrated_reader_config, news_dev
 from retriever.ingest import Article
@@ -417,8 +418,34 @@ def _opt_in_latencies(settings: Any, adapter: str) -> dict[str, float]:
     return out
 
 
+def _quality_rows(quality: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    shipped, plain = quality["shipped"], quality["no_reader"]
+
+    def pair(lang: str, *keys: str) -> str:
+        return " | ".join(" / ".join(f"{q[lang][k]}" for k in keys) for q in (shipped, plain))
+
+    rows = [
+        f"Questions a new user asks about it (benchmarks/data/default_questions.json: "
+        f"{shipped['all']['answerable']} the article answers, {shipped['all']['unanswerable']} it does not; "
+        "written by hand, never tuned on). Cited right: citation [1] is a sentence that answers it.",
+        "",
+        "| questions about the default article | shipped (reader) | without a reader |",
+        "|---|---|---|",
+    ]
+    for lang, name in (("de", "German"), ("en", "English")):
+        if lang in shipped:
+            rows += [
+                f"| {name}: cited right / answered, % of {shipped[lang]['answerable']} "
+                f"| {pair(lang, 'cited_right', 'answered')} |",
+                f"| {name}: answer F1 (abstention = 0) | {pair(lang, 'f1')} |",
+            ]
+    rows.append(f"| declined, % of {shipped['all']['unanswerable']} | {pair('all', 'declined')} |")
+    return rows
+
+
 def run_default(args: argparse.Namespace) -> int:
     from retriever.components.embedders import E5TextEmbedder
+    from retriever.pipeline import PipelineConfig
     from retriever.service import NewsQA
     from retriever.settings import Settings
 
@@ -437,6 +464,13 @@ def run_default(args: argparse.Namespace) -> int:
                 latencies.append(qa.ask(q).latency_ms)
         repeated = [qa.ask(q).latency_ms for _ in range(5) for q in DEFAULT_QUESTIONS]
         encoder = _opt_in_latencies(Settings(data_dir=data_dir), getattr(args, "adapter", ""))
+        questions = load_default_questions()
+        quality = {
+            "shipped": default_article_quality(qa, questions),
+            "no_reader": default_article_quality(
+                NewsQA(Settings(data_dir=data_dir), config=PipelineConfig(reader_model="none")), questions
+            ),
+        }
     results = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": machine_description(),
@@ -449,6 +483,7 @@ def run_default(args: argparse.Namespace) -> int:
         "repeated_p50_ms": round(percentile(repeated, 50), 1),
         "peak_rss_mib": round(_peak_rss_mib(), 0),
         **encoder,
+        "questions_about_the_article": quality,
     }
     encoder_rows = []
     for key, name, what in (
@@ -480,6 +515,8 @@ def run_default(args: argparse.Namespace) -> int:
             f"| {results['repeated_p50_ms']} ms |",
             f"| peak RSS (warm process) | {results['peak_rss_mib']:.0f} MiB |",
             *encoder_rows,
+            "",
+            *_quality_rows(quality),
         ]
     )
     print(report)
