@@ -29,6 +29,7 @@ import argparse
 import hashlib
 import json
 import logging
+import re
 import shlex
 import sys
 from datetime import UTC, datetime
@@ -307,7 +308,11 @@ def model_card(r: dict[str, Any]) -> str:
         )
         if c.get("news_dev_rows", "include") == "include":
             options += " --news-dev-rows include"
-        pack = f"python benchmarks/train_reader.py --write-pack .device/pack{options}  # from ../shared/data"
+        if list(c.get("languages", LANGUAGES)) != list(LANGUAGES):
+            options += " --languages " + ",".join(c["languages"])
+        folder = re.search(r"--pack (\S+)", c["command"])
+        folder_name = folder.group(1) if folder else ".device/pack"
+        pack = f"python benchmarks/train_reader.py --write-pack {folder_name}{options}  # from ../shared/data"
         rebuild = f"    {pack}\n{rebuild}"
     steps = f" or {c['max_steps']} steps" if c.get("max_steps") else ""
     extra = (

@@ -165,11 +165,13 @@ def test_the_shipped_card_is_what_the_training_script_writes_and_names_the_rows_
     record = json.loads(READER_ARTIFACT.with_suffix(".json").read_text(encoding="utf-8"))
     shipped = module.model_card(record)
     assert shipped == READER_ARTIFACT.with_suffix(".md").read_text(encoding="utf-8")
-    # trained before the dev rows were held out: its rebuild command must say so
-    assert "--write-pack .device/pack --news-dev-rows include" in shipped
-    record["config"]["news_dev_rows"] = "exclude"
-    fresh = module.model_card(record)
-    assert "--news-dev-rows" not in fresh and "were not trained on either" in fresh
+    # trained on German and English questions only, from the pack its command names, without the
+    # rows the thresholds are tuned on: the rebuild command must write that same pack
+    assert "--write-pack .device/pack-deen --languages de,en  #" in shipped
+    assert "--news-dev-rows" not in shipped and "were not trained on either" in shipped
+    record["config"]["news_dev_rows"] = "include"
+    with_rows = module.model_card(record)
+    assert "--write-pack .device/pack-deen --news-dev-rows include --languages de,en" in with_rows
 
 
 @pytest.mark.skipif(not READER_ARTIFACT.exists(), reason="no reader shipped")
