@@ -20,8 +20,8 @@ SENTENCE_ADAPTER = ARTIFACTS / "sentence-adapter.safetensors"
 # top score below which the pipeline without a reader declines, and, with newsqa's reader, the
 # reader's margin, the sentence fallback and the rank margin (calibrated as the shipped pipeline's are).
 THRESHOLDS = {"de": 0.515, "en": 0.496}
-READER_THRESHOLDS = {"de": 1.19, "en": 1.19}
-SENTENCE_THRESHOLDS = {"de": 2.0, "en": 1.942}
+READER_THRESHOLDS = {"de": 1.41, "en": 1.41}
+SENTENCE_THRESHOLDS = {"de": 0.768, "en": 0.71}
 RANK_MARGIN = 1.0
 
 
