@@ -208,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         built_from = prepared
         if languages:
             train = only_languages(train, languages)
-        prepared = {**prepared, "pack_languages": prepared["languages"]}
-        prepared["languages"] = list(languages or prepared["languages"])
+        # the card names what was trained on and the pack it came from
+        packed = prepared["languages"]
+        prepared = {**prepared, "pack_languages": packed, "languages": list(languages or packed)}
     else:
         languages = languages or LANGUAGES
         train, dev, n_news = load_data(args, languages)
