@@ -12,10 +12,12 @@ out), so the base folder's `model.safetensors` loads strictly and LoRA adapters,
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -219,11 +221,14 @@ class BertEncoder(nn.Module):
         return EncoderOutput(self.encoder(x, mask))
 
 
-def load_bert(folder: Path) -> BertEncoder:
-    """The encoder of a transformers BERT folder (`config.json` + `model.safetensors`), eval mode."""
+def load_bert(folder: Path, rows: Sequence[int] | np.ndarray | None = None) -> BertEncoder:
+    """The encoder of a transformers BERT folder (`config.json` + `model.safetensors`), eval mode;
+    with `rows`, only those rows of the word embeddings, in that order (a cut vocabulary's ids)."""
     from safetensors.torch import load_file
 
     config = BertConfig.from_folder(folder)
+    if rows is not None:
+        config = replace(config, vocab_size=len(rows))
     # Built on the meta device and then handed the loaded tensors: no time spent on a random
     # initialisation of 100 M parameters that would be overwritten at once.
     with torch.device("meta"):
@@ -231,5 +236,8 @@ def load_bert(folder: Path) -> BertEncoder:
     state = load_file(str(folder / "model.safetensors"))
     state = {k: v for k, v in state.items() if not k.endswith(("position_ids", "token_type_ids"))}
     state = {k: v for k, v in state.items() if not k.startswith("pooler.")}
+    if rows is not None:
+        table = "embeddings.word_embeddings.weight"
+        state[table] = state[table][torch.as_tensor(np.asarray(rows, dtype=np.int64))]
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval()

@@ -27,15 +27,28 @@ TEXTS = [
 PAIR = (QUERY_PREFIX + "Wann begann das Gespräch?", PASSAGE_PREFIX + "Es begann um 16.00 Uhr.")
 
 
+WORDS = "embeddings.word_embeddings.weight"
+
+
 @pytest.fixture(scope="module")
 def plain(base: tuple[Any, Any]) -> tuple[BertEncoder, Any]:
-    """(BertEncoder, bare tokenizer) from the folder `base` built (the fixture makes sure it exists)."""
+    """(BertEncoder, bare tokenizer) from the folder `base` built (the fixture makes sure it exists);
+    both cut to the Latin-script vocabulary (retriever/modeling/latin_vocab.py)."""
     from retriever.modeling.base import load_for_inference
 
     model, tokenizer = load_for_inference()
     tokenizer.no_padding()
     tokenizer.no_truncation()
     return model, tokenizer
+
+
+@pytest.fixture(scope="module")
+def base_ids(base: tuple[Any, Any]) -> torch.Tensor:
+    """The base id of each of the cut vocabulary's ids."""
+    from retriever.modeling import latin_vocab
+    from retriever.modeling.base import ensure_base
+
+    return torch.as_tensor(latin_vocab.load(ensure_base())[1])
 
 
 def _batch(plain: tuple[BertEncoder, Any]) -> dict[str, torch.Tensor]:
@@ -46,24 +59,36 @@ def _batch(plain: tuple[BertEncoder, Any]) -> dict[str, torch.Tensor]:
     return batch
 
 
-def test_parameter_names_are_transformers(base: tuple[Any, Any], plain: tuple[BertEncoder, Any]) -> None:
+def _theirs(batch: dict[str, torch.Tensor], base_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The same batch in the base's numbering, for transformers' BertModel."""
+    return {**batch, "input_ids": base_ids[batch["input_ids"]]}
+
+
+def test_parameter_names_are_transformers(
+    base: tuple[Any, Any], plain: tuple[BertEncoder, Any], base_ids: torch.Tensor
+) -> None:
     ours = dict(plain[0].named_parameters())
     theirs = dict(base[0].named_parameters())
     assert sorted(ours) == sorted(theirs)
-    assert all(ours[name].shape == theirs[name].shape for name in ours)
+    assert all(ours[name].shape == theirs[name].shape for name in ours if name != WORDS)
     assert not list(plain[0].buffers())  # positions are computed, not a buffer to load or miss
+    # the word embeddings are the base's rows of the cut vocabulary, in its order
+    assert torch.equal(ours[WORDS], theirs[WORDS][base_ids])
 
 
-def test_config_is_the_folders(base: tuple[Any, Any], plain: tuple[BertEncoder, Any]) -> None:
+def test_config_is_the_folders(
+    base: tuple[Any, Any], plain: tuple[BertEncoder, Any], base_ids: torch.Tensor
+) -> None:
     ours, theirs = plain[0].config, base[0].config
-    for field in ("hidden_size", "pad_token_id", "num_hidden_layers", "num_attention_heads", "vocab_size"):
+    for field in ("hidden_size", "pad_token_id", "num_hidden_layers", "num_attention_heads"):
         assert getattr(ours, field) == getattr(theirs, field), field
+    assert ours.vocab_size == len(base_ids) < theirs.vocab_size
     assert not plain[0].training
 
 
 @pytest.mark.parametrize("types", [False, True], ids=["no-token-types", "token-types"])
 def test_hidden_states_match_transformers(
-    base: tuple[Any, Any], plain: tuple[BertEncoder, Any], types: bool
+    base: tuple[Any, Any], plain: tuple[BertEncoder, Any], base_ids: torch.Tensor, types: bool
 ) -> None:
     batch = _batch(plain)
     if types:
@@ -71,7 +96,7 @@ def test_hidden_states_match_transformers(
         batch["token_type_ids"][-1, 5:] = 1  # the type embedding's second row takes part too
     with torch.inference_mode():
         ours = plain[0](**batch).last_hidden_state
-        theirs = base[0](**batch).last_hidden_state
+        theirs = base[0](**_theirs(batch, base_ids)).last_hidden_state
     assert ours.shape == theirs.shape
     real = batch["attention_mask"].bool()
     assert float((ours - theirs)[real].abs().max()) < 1e-4
@@ -79,11 +104,13 @@ def test_hidden_states_match_transformers(
     assert float((ours - theirs).abs().max()) < 1e-4
 
 
-def test_unpadded_batch_and_no_mask(base: tuple[Any, Any], plain: tuple[BertEncoder, Any]) -> None:
+def test_unpadded_batch_and_no_mask(
+    base: tuple[Any, Any], plain: tuple[BertEncoder, Any], base_ids: torch.Tensor
+) -> None:
     ids = torch.tensor([plain[1].encode(TEXTS[1]).ids])
     with torch.inference_mode():
         ours = plain[0](ids).last_hidden_state
-        theirs = base[0](input_ids=ids).last_hidden_state
+        theirs = base[0](input_ids=base_ids[ids]).last_hidden_state
         masked = plain[0](ids, attention_mask=torch.ones_like(ids)).last_hidden_state
     assert float((ours - theirs).abs().max()) < 1e-4
     assert torch.equal(ours, masked)
