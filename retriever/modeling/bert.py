@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,10 @@ class Embeddings(nn.Module):
         self.position_embeddings = table(config.max_position_embeddings)
         self.token_type_embeddings = table(config.type_vocab_size)
         self.LayerNorm = nn.LayerNorm(h, eps=config.layer_norm_eps)  # transformers' name, for its weights
+        # A cut vocabulary's id -> its row of the table (`latin_vocab`). Looked up per batch rather
+        # than copying the rows out: the table stays pages of the memory-mapped weights file, shared
+        # by every model loaded from it (a copy costs ~0.6 GB of RSS per model).
+        self.rows: torch.Tensor | None = None
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
         # Positions count from 0 whatever the padding: base.build_model converted e5 that way
@@ -104,7 +108,8 @@ class Embeddings(nn.Module):
             types = self.token_type_embeddings.weight[0]
         else:
             types = self.token_type_embeddings(token_type_ids)
-        x = self.word_embeddings(input_ids) + types + self.position_embeddings(positions)
+        words = input_ids if self.rows is None else self.rows.to(input_ids.device)[input_ids]
+        x = self.word_embeddings(words) + types + self.position_embeddings(positions)
         return self.LayerNorm(x)
 
 
@@ -223,12 +228,10 @@ class BertEncoder(nn.Module):
 
 def load_bert(folder: Path, rows: Sequence[int] | np.ndarray | None = None) -> BertEncoder:
     """The encoder of a transformers BERT folder (`config.json` + `model.safetensors`), eval mode;
-    with `rows`, only those rows of the word embeddings, in that order (a cut vocabulary's ids)."""
+    with `rows`, it takes ids of a cut vocabulary whose id i is row `rows[i]` of the word embeddings."""
     from safetensors.torch import load_file
 
     config = BertConfig.from_folder(folder)
-    if rows is not None:
-        config = replace(config, vocab_size=len(rows))
     # Built on the meta device and then handed the loaded tensors: no time spent on a random
     # initialisation of 100 M parameters that would be overwritten at once.
     with torch.device("meta"):
@@ -236,8 +239,7 @@ def load_bert(folder: Path, rows: Sequence[int] | np.ndarray | None = None) -> B
     state = load_file(str(folder / "model.safetensors"))
     state = {k: v for k, v in state.items() if not k.endswith(("position_ids", "token_type_ids"))}
     state = {k: v for k, v in state.items() if not k.startswith("pooler.")}
-    if rows is not None:
-        table = "embeddings.word_embeddings.weight"
-        state[table] = state[table][torch.as_tensor(np.asarray(rows, dtype=np.int64))]
     model.load_state_dict(state, strict=True, assign=True)
+    if rows is not None:
+        model.embeddings.rows = torch.as_tensor(np.asarray(rows, dtype=np.int64))
     return model.eval()
