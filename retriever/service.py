@@ -63,6 +63,9 @@ class NewsQA:
 
     def warm_up(self) -> None:
         """Load the models and, on first use, index the bundled default article."""
+        # What is loaded so far (torch, haystack) stays for the life of the process: frozen, the
+        # collections that loading the models triggers do not walk it again (~0.3 s of a cold start).
+        gc.freeze()
         with self._lock:
             if self._warm:
                 return

@@ -110,3 +110,30 @@ def test_index_missing_path_and_bad_arguments(data_dir: Path, tmp_path: Path) ->
 def test_health(data_dir: Path) -> None:
     run = newsqa(data_dir, "health")
     assert run.returncode == 0 and run.stdout.startswith("ok: ")
+
+
+def test_collection_is_off_only_while_the_service_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_service` turns the garbage collector off for the imports and the models (a cold start's
+    ~0.5 s), and on again afterwards, also when loading fails."""
+    import gc
+
+    import retriever.service
+    from retriever import cli
+
+    seen: list[bool] = []
+
+    class Loading:
+        def __init__(self) -> None:
+            seen.append(gc.isenabled())
+
+        def warm_up(self) -> None:
+            seen.append(gc.isenabled())
+            raise OSError("no space left on device")
+
+    monkeypatch.setattr(retriever.service, "NewsQA", Loading)
+    assert gc.isenabled()
+    with pytest.raises(OSError, match="no space"):
+        cli._service(warm=True)
+    assert seen == [False, False]
+    assert gc.isenabled()
+    assert isinstance(cli._service(), Loading) and gc.isenabled()
