@@ -79,3 +79,33 @@ def test_one_run_or_other_layers_are_refused() -> None:
     del tensors[f"{LAYERS[1]}.lora_a"], tensors[f"{LAYERS[1]}.lora_b"]
     with pytest.raises(ValueError, match="different layers"):
         make_soup([_run(1), (tensors, config)], rank=2)
+
+
+def test_the_soup_card_holds_each_runs_card_and_how_to_rebuild_the_soup() -> None:
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from retriever.modeling.reader import READER_ARTIFACT
+
+    script = Path(__file__).parents[2] / "benchmarks" / "soup_reader.py"
+    spec = importlib.util.spec_from_file_location("soup_reader_script", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run = json.loads(READER_ARTIFACT.with_suffix(".json").read_text(encoding="utf-8"))
+    command = "python benchmarks/soup_reader.py --out /tmp/soup.safetensors --rank 32 /tmp/a /tmp/b"
+    record = {
+        "date": "2026-11-27 00:00 UTC",
+        "artifact": "soup.safetensors",
+        "bytes": 5_329_088,
+        "sha256": "0" * 64,
+        "config": {**run["config"], "rank": 32, "alpha": 32.0, "command": command},
+        "truncation": {"mean": 0.1, "max": 0.2},
+        "runs": [run, run],
+    }
+    card = module.soup_card(record)
+    assert card.startswith("# newsqa reader: a soup of 2 reader runs")
+    assert f"\n    {command}\n" in card and "all but 10.0%" in card
+    assert card.count("**Rebuild (this run).**") == 2 and card.count(run["sha256"]) == 2
+    assert card.count(run["config"]["command"]) == 2  # each run's own training command
