@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
 import json
 import os
 import random
@@ -30,6 +29,7 @@ from retriever.modeling.reader_training import (
     only_languages,
     token_targets,
 )
+from tests.modeling.conftest import benchmark_script
 
 SENTENCE = "Das Gespräch begann am 7. Dezember um 16.00 Uhr MEZ & dauerte zwei Stunden."
 QUESTION = "Wann begann das Gespräch?"
@@ -159,11 +159,7 @@ def test_rows_the_thresholds_are_tuned_on_can_be_left_out(tmp_path: Path) -> Non
 
 @pytest.mark.skipif(not READER_ARTIFACT.exists(), reason="no reader shipped")
 def test_the_shipped_card_is_what_the_training_script_writes_and_names_the_rows_it_used() -> None:
-    script = Path(__file__).parents[2] / "benchmarks" / "train_reader.py"
-    spec = importlib.util.spec_from_file_location("train_reader_script", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = benchmark_script("train_reader")
     record = json.loads(READER_ARTIFACT.with_suffix(".json").read_text(encoding="utf-8"))
     shipped = module.model_card(record)
     assert shipped == READER_ARTIFACT.with_suffix(".md").read_text(encoding="utf-8")

@@ -3,12 +3,15 @@ average; only runs from one start may be mixed."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 import torch
 
+from retriever.modeling.reader import READER_ARTIFACT
 from retriever.modeling.soup import low_rank, make_soup, mean_delta
+from tests.modeling.conftest import benchmark_script
 
 LAYERS = ("bert.encoder.layer.0.attention.self.query", "bert.encoder.layer.0.intermediate.dense")
 SHAPES = {LAYERS[0]: (8, 8), LAYERS[1]: (16, 8)}  # (out, in)
@@ -82,17 +85,7 @@ def test_one_run_or_other_layers_are_refused() -> None:
 
 
 def test_the_soup_card_holds_each_runs_card_and_how_to_rebuild_the_soup() -> None:
-    import importlib.util
-    import json
-    from pathlib import Path
-
-    from retriever.modeling.reader import READER_ARTIFACT
-
-    script = Path(__file__).parents[2] / "benchmarks" / "soup_reader.py"
-    spec = importlib.util.spec_from_file_location("soup_reader_script", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = benchmark_script("soup_reader")
     run = json.loads(READER_ARTIFACT.with_suffix(".json").read_text(encoding="utf-8"))
     command = "python benchmarks/soup_reader.py --out /tmp/soup.safetensors --rank 32 /tmp/a /tmp/b"
     record = {
