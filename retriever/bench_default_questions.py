@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from retriever.bench_data import BENCHMARK_QUESTIONS
 from retriever.german import question_language
 from retriever.metrics import f1
 
-_REPO = Path(__file__).resolve().parents[1]
-DEFAULT_ARTICLE_QUESTIONS = _REPO / "benchmarks" / "data" / "default_questions.json"
+DEFAULT_ARTICLE_QUESTIONS = BENCHMARK_QUESTIONS / "default_questions.json"
 
 _COUNTS = ("answerable", "answered", "right", "f1", "other", "declined")
 

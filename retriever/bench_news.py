@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from retriever.bench_data import GNAD_BENCHMARK_ROWS, news_article, read_rows
+from retriever.bench_data import BENCHMARK_QUESTIONS, GNAD_BENCHMARK_ROWS, news_article, read_rows
 from retriever.bench_report import write_section
 from retriever.errors import ConfigError
 from retriever.ingest import Article
@@ -37,7 +37,7 @@ from retriever.metrics import f1, percentile
 from retriever.modeling.reader_training import GNAD_TRAIN_ROWS
 from retriever.models import Citation
 
-QUESTIONS = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "gnad_questions.json"
+QUESTIONS = BENCHMARK_QUESTIONS / "gnad_questions.json"
 DEV_QUESTIONS = QUESTIONS.with_name("gnad_dev_questions.json")
 SOURCE_PREFIX = "10kgnad:"  # news_article's source of a row: "10kgnad:{row}"
 LANGS = ("de", "en")
