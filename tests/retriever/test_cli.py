@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,8 +35,20 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cli-data")
 
 
-def test_ask_human_output_on_the_default_article(data_dir: Path) -> None:
-    run = newsqa(data_dir, "ask", "Um wie viel Uhr begann das Gespräch?")
+def readme_question() -> str:
+    """The question the README's set-up command asks: a new user's first answer."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    match = re.search(r'pip install -e \. && newsqa ask "([^"]+)"', readme)
+    assert match, "the README's set-up command no longer asks a question"
+    return match.group(1)
+
+
+def test_readme_set_up_question_is_answered_from_the_default_article(data_dir: Path) -> None:
+    run = newsqa(data_dir, "ask", readme_question())
+    assert run.returncode == 0, run.stderr
+    assert "A: 16.00" in run.stdout  # the reader's short answer, then the sentence that holds it
+    assert "[1] \u201eBei dem Gespräch, das kurz nach 16.00 Uhr MEZ begann" in run.stdout
+    assert "Biden und Putin messen ihre Kräfte per Videokonferenz, 2021-12, sentence 2" in run.stdout
     assert run.returncode == 0, run.stderr
     assert "A: 16.00" in run.stdout  # the reader's short answer, then the sentence that holds it
     assert "[1] \u201eBei dem Gespräch, das kurz nach 16.00 Uhr MEZ begann" in run.stdout
