@@ -35,24 +35,32 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cli-data")
 
 
-def readme_question() -> str:
-    """The question the README's set-up command asks: a new user's first answer."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    match = re.search(r'pip install -e \. && newsqa ask "([^"]+)"', readme)
-    assert match, "the README's set-up command no longer asks a question"
-    return match.group(1)
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_questions() -> list[list[str]]:
+    """The questions of each `newsqa ask "..."` example in the README, the set-up command's first."""
+    commands = re.findall(r'newsqa ask((?: "[^"]+")+)', README.read_text(encoding="utf-8"))
+    return [re.findall(r'"([^"]+)"', args) for args in commands]
 
 
 def test_readme_set_up_question_is_answered_from_the_default_article(data_dir: Path) -> None:
-    run = newsqa(data_dir, "ask", readme_question())
+    run = newsqa(data_dir, "ask", readme_questions()[0][0])
     assert run.returncode == 0, run.stderr
     assert "A: 16.00" in run.stdout  # the reader's short answer, then the sentence that holds it
     assert "[1] \u201eBei dem Gespräch, das kurz nach 16.00 Uhr MEZ begann" in run.stdout
     assert "Biden und Putin messen ihre Kräfte per Videokonferenz, 2021-12, sentence 2" in run.stdout
+
+
+def test_every_readme_example_question_is_answered_with_a_citation(data_dir: Path) -> None:
+    questions = [q for command in readme_questions() for q in command]
+    assert len(questions) >= 3, questions
+    run = newsqa(data_dir, "ask", "--json", *questions)
     assert run.returncode == 0, run.stderr
-    assert "A: 16.00" in run.stdout  # the reader's short answer, then the sentence that holds it
-    assert "[1] \u201eBei dem Gespräch, das kurz nach 16.00 Uhr MEZ begann" in run.stdout
-    assert "Biden und Putin messen ihre Kräfte per Videokonferenz, 2021-12, sentence 2" in run.stdout
+    answers = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [a["question"] for a in answers] == questions
+    declined = [a["question"] for a in answers if a["answer"] is None or not a["citations"]]
+    assert not declined, f"README examples the default article's answers decline: {declined}"
 
 
 def test_ask_json_one_object_per_question_from_args_and_stdin(data_dir: Path) -> None:
