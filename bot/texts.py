@@ -72,14 +72,14 @@ TEXTS: dict[str, dict[Lang, str]] = {
             "Willkommen bei <b>newsqa</b>, {name}!\n\n"
             "Ich beantworte Fragen zu deutschen Nachrichtenartikeln und belege jede Antwort mit "
             "wörtlichen Sätzen aus dem Artikel.\n\n"
-            "Schreiben Sie einfach Ihre Frage, zum Beispiel:\n<i>Worüber sprachen Biden und Putin?</i>\n\n"
+            "Schreiben Sie einfach Ihre Frage, zum Beispiel:\n<i>Um wie viel Uhr begann das Gespräch?</i>\n\n"
             "Mit /subscribe erhalten Sie eine Zusammenfassung jedes neuen Artikels. /help zeigt alle Befehle."
         ),
         "en": (
             "Welcome to <b>newsqa</b>, {name}!\n\n"
             "I answer questions about German news articles and back every answer with sentences quoted "
             "verbatim from the article.\n\n"
-            "Just type your question, for example:\n<i>Worüber sprachen Biden und Putin?</i>\n\n"
+            "Just type your question, for example:\n<i>When did Russia annex Crimea?</i>\n\n"
             "With /subscribe you get a digest of every new article. /help lists all commands."
         ),
     },
@@ -104,8 +104,9 @@ TEXTS: dict[str, dict[Lang, str]] = {
     "sources_header": {"de": "Belege", "en": "Evidence"},
     "sentence_label": {"de": "Satz {n}", "en": "sentence {n}"},
     "empty_question": {
-        "de": "Bitte schreiben Sie eine Frage, zum Beispiel: <i>Wer hat sich mit wem getroffen?</i>",
-        "en": "Please type a question, for example: <i>Who met whom?</i>",
+        "de": "Bitte schreiben Sie eine Frage, zum Beispiel: "
+        "<i>Wie viele Soldaten soll die Ukraine verlegt haben?</i>",
+        "en": "Please type a question, for example: <i>Where did Biden and Putin first meet in person?</i>",
     },
     "question_too_long": {
         "de": "Ihre Nachricht ist zu lang ({length} Zeichen). Bitte stellen Sie eine kurze Frage "

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import RunBot
 from fake_telegram import FakeTelegram, parse_telegram_html
 
 from bot.services import services
+from bot.texts import TEXTS
 from retriever.models import Answer, Citation
+from retriever.service import NewsQA
 
 USER = 1001
 
@@ -235,3 +239,17 @@ async def test_errors_are_logged_with_context_and_reported_briefly(
     record = next(r for r in caplog.records if r.name == "bot.handlers.errors")
     assert f"chat {USER} (private)" in record.getMessage() and "text of 4 chars" in record.getMessage()
     assert record.exc_info is not None and "corrupt" in str(record.exc_info[1])
+
+
+def test_the_example_questions_the_bot_suggests_are_answered(newsqa: NewsQA) -> None:
+    """A new user copies the example from /start: on the default article it must get an answer."""
+    examples = [
+        question
+        for texts in TEXTS.values()
+        for text in texts.values()
+        for question in re.findall(r"<i>([^<]+\?)</i>", text)
+    ]
+    assert len(examples) >= 4, examples
+    for question in examples:
+        answer = newsqa.ask(question)
+        assert not answer.abstained and answer.citations, question
