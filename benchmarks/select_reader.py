@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import itertools
 import json
 import sys
 import tempfile
@@ -35,11 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--xquad-only", action="store_true", help="without the news development questions (minutes faster)"
     )
-    parser.add_argument(
-        "--sentence-encoder", action="append", default=[], metavar="ADAPTER",
-        help="also with this sentence adapter embedding the sentences and the question ('none': "
-        "without; repeatable: each reader is measured with each)",
-    )  # fmt: skip
     args = parser.parse_args(argv)
 
     from retriever.bench_data import embed_corpus, load_xquad, train_half_store
@@ -51,23 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="newsqa-select-") as tmp:
         settings = Settings(data_dir=Path(tmp), index_default=False)
-        encoders = [e if e != "none" else "" for e in args.sentence_encoder] or [""]
-        stores: dict[str, tuple[Any, Any]] = {}
-        for encoder in encoders:  # each sentence encoder (or none) embeds the sentences its own way
-            print(f"embedding {len(train.articles)} XQuAD-train paragraphs ...", file=sys.stderr)
-            folder = Path(tmp) / f"stores-{len(stores)}"
-            half = train_half_store(folder / "train-half", train, embed_corpus(train, encoder), encoder)
-            news = None
-            if not args.xquad_only:
-                print("indexing the news development rows ...", file=sys.stderr)
-                news = news_dev(folder / "news-dev", args.data / "10kGNAD" / "test.csv", encoder)
-            stores[encoder] = (half, news)
-        for path, encoder in itertools.product(args.artifacts, encoders):
-            config = PipelineConfig(question_cache=0, reader_artifact=str(path), sentence_encoder=encoder)
-            half, news = stores[encoder]
+        print(f"embedding {len(train.articles)} XQuAD-train paragraphs ...", file=sys.stderr)
+        half = train_half_store(Path(tmp) / "train-half", train, embed_corpus(train))
+        news = None
+        if not args.xquad_only:
+            print("indexing the news development rows ...", file=sys.stderr)
+            news = news_dev(Path(tmp) / "news-dev", args.data / "10kGNAD" / "test.csv")
+        for path in args.artifacts:
+            config = PipelineConfig(question_cache=0, reader_artifact=str(path))
             _, chosen, stats = calibrated_reader_config(settings, half, train, config, news)
             pooled = stats.get("all", {})
-            row = {"artifact": str(path), "sentence_encoder": encoder}
+            row = {"artifact": str(path)}
             row |= {
                 "cited_right": pooled.get("answerable_cited_right", 0.0),
                 "declined": pooled.get("unanswerable_declined", 0.0),
@@ -77,9 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(row), flush=True)
             gc.collect()
     best = max(results, key=lambda r: (r["cited_right"], r["declined"]))
-    with_encoder = f" with {best['sentence_encoder']}" if best["sentence_encoder"] else ""
     rates = f"cites {best['cited_right']} % right, declines {best['declined']} %"
-    print(f"best: {best['artifact']}{with_encoder} ({rates})")
+    print(f"best: {best['artifact']} ({rates})")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0

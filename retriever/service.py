@@ -50,12 +50,8 @@ class NewsQA:
         self.config = config or PipelineConfig(
             reader_model=self.settings.reader_model,
             question_cache=self.settings.question_cache,
-            sentence_encoder=self.settings.sentence_encoder,
         )
-        if store is None:
-            # the store records the model the config embeds with (the sentence encoder or not)
-            store = open_store(replace(self.settings, sentence_encoder=self.config.sentence_encoder))
-        self.store = store
+        self.store = store or open_store(self.settings)
         self.pipeline = build_query_pipeline(self.store, self.config)
         self.indexer = ArticleIndexer(self.store, document_embedder(self.config))
         self._lock = threading.RLock()

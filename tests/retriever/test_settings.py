@@ -12,7 +12,6 @@ from retriever.settings import Settings, mask_password, url_password
 VARIABLES = (
     "NEWSQA_DATA_DIR",
     "NEWSQA_READER_MODEL",
-    "NEWSQA_SENTENCE_ENCODER",
     "NEWSQA_DOCUMENT_STORE",
     "NEWSQA_INDEX_DEFAULT",
     "NEWSQA_QUESTION_CACHE",
@@ -101,20 +100,6 @@ def test_reader_model_directory_must_exist(env: pytest.MonkeyPatch, tmp_path: Pa
     assert Settings.from_env().reader_model == str(tmp_path)
     env.setenv("NEWSQA_READER_MODEL", "deepset/gelectra-base-germanquad")  # a hub name: checked on load
     assert Settings.from_env().reader_model == "deepset/gelectra-base-germanquad"
-
-
-def test_sentence_encoder_is_on_off_or_an_adapter_file(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert Settings.from_env().sentence_encoder == ""  # opt-in
-    for value, expected in (("on", "default"), ("Default", "default"), ("off", ""), ("none", "")):
-        env.setenv("NEWSQA_SENTENCE_ENCODER", value)
-        assert Settings.from_env().sentence_encoder == expected
-    env.setenv("NEWSQA_SENTENCE_ENCODER", str(tmp_path / "no-such.safetensors"))
-    with pytest.raises(ConfigError, match=r"NEWSQA_SENTENCE_ENCODER '.*no-such.safetensors' is not a file"):
-        Settings.from_env()
-    adapter = tmp_path / "mine.safetensors"
-    adapter.write_bytes(b"")
-    env.setenv("NEWSQA_SENTENCE_ENCODER", str(adapter))
-    assert Settings.from_env().sentence_encoder == str(adapter)
 
 
 def test_repr_masks_the_database_password() -> None:

