@@ -232,11 +232,8 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.suite == "news":
-        from retriever.bench_news import run_news
-
-        return run_news(args)
-    from retriever.bench import run
+    # the lab is not part of the answer path: imported only when a benchmark is asked for
+    from lab.benchmarks import run
 
     return run(args)
 
@@ -247,7 +244,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _add_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    # Here rather than in retriever.bench, so that `newsqa --help` does not import haystack.
+    # Here rather than in the lab, so that `newsqa --help` does not import haystack.
     parser.add_argument("suite", choices=["xquad", "default", "news"], help="which benchmark to run")
     parser.add_argument("--data", type=Path, default=SHARED_DATA, help="folder with xquad.{de,en}.json")
     parser.add_argument(

@@ -1,4 +1,5 @@
-"""The import rules of the layout: the core never imports the bot, and no package has import cycles.
+"""The import rules of the layout: the core never imports the bot, the answer path never imports the
+lab (training, calibration, benchmarks) nor trains, and no package has import cycles.
 
 Every import counts, including those inside functions (a lazy import still ties two modules
 together); only imports under `if TYPE_CHECKING:` are left out, since they never run.
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("retriever", "bot")
+PACKAGES = ("retriever", "bot", "lab")
 
 
 def _module_name(path: Path) -> str:
@@ -29,12 +30,15 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _imports(path: Path) -> set[str]:
+def _imports(path: Path, only_in: str = "") -> set[str]:
+    """What `path` imports; with `only_in`, what it imports outside the function of that name."""
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
+        if only_in and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == only_in:
+            return
         if isinstance(node, ast.If) and _is_type_checking(node):
             for child in node.orelse:
                 visit(child)
@@ -72,6 +76,42 @@ def test_the_core_never_imports_the_bot() -> None:
         if name.startswith("retriever")
     }
     assert not {k: v for k, v in offenders.items() if v}
+
+
+def _is_lab(module: str) -> bool:
+    return module == "lab" or module.startswith("lab.")
+
+
+def test_the_answer_path_never_imports_the_lab() -> None:
+    """Only `newsqa bench` reaches into the lab, and only when it runs (a lazy import in cmd_bench)."""
+    offenders = {
+        name: sorted(filter(_is_lab, deps))
+        for name, deps in _graph().items()
+        if not _is_lab(name) and name != "retriever.cli"
+    }
+    assert not {k: v for k, v in offenders.items() if v}
+    outside_bench = _imports(ROOT / "retriever" / "cli.py", only_in="cmd_bench")
+    assert not list(filter(_is_lab, outside_bench))
+    assert "lab.benchmarks" in _imports(ROOT / "retriever" / "cli.py")  # the rule is about something real
+
+
+def test_the_product_does_not_train() -> None:
+    """No optimiser, no backward pass, no training loop in `retriever/` or `bot/`: that is the lab's."""
+    found: dict[str, list[str]] = {}
+    for package in ("retriever", "bot"):
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            hits = [m for m in _imports(path) if m.startswith(("torch.optim", "torch.utils.data"))]
+            hits += [
+                f"line {node.lineno}: .{node.func.attr}()"
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"backward", "zero_grad"}
+            ]
+            if hits:
+                found[_module_name(path)] = hits
+    assert not found
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:

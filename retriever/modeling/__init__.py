@@ -4,8 +4,8 @@
 - `base`: turns that file into a `transformers` BertModel + fast tokenizer in a local cache (built once,
   never downloaded); training loads it with transformers, inference with `bert` (plain torch).
 - `bert`: the same encoder in plain torch, so that answering never imports transformers (seconds).
-- `lora`: low-rank adapters, trained small and folded into the weights when loading.
-- `reader`, `reader_training`: the extractive span reader the pipeline answers with, and its training.
+- `lora`: reads low-rank adapters and folds them into the weights when loading.
+- `reader`: the extractive span reader the pipeline answers with (its training is in `lab/training/`).
 - `encoder`: e5 embeddings from the rebuilt base (what training and the reader's tests compare with).
 - `artifacts/`: the shipped adapters with their model cards.
 

@@ -5,13 +5,12 @@ a linear head gives every token a start and an end logit (SQuAD 2.0 style). The 
 for "no answer": a sentence's verdict is the best span's logits minus the no-answer logits, so the
 reader both picks the span and decides whether the sentence answers the question at all. Trained on
 XQuAD-train (questions of every language over the German sentences, with sentences of the same
-paragraph that lack the answer as no-answer examples) by `benchmarks/train_reader.py`; shipped as
+paragraph that lack the answer as no-answer examples) by `lab/training/train_reader.py`; shipped as
 adapter + head in one small file.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,18 +116,6 @@ class SpanReader(nn.Module):
         batch = self.encode([question] * len(sentences), sentences).to(self.head.weight.device)
         start, end = self.forward(batch)
         return self.best_spans(batch, start, end)
-
-
-def save_reader(path: Path, model: SpanReader, layers: dict[str, Any], config: dict[str, Any]) -> None:
-    from safetensors.torch import save_file
-
-    from retriever.modeling.lora import adapter_tensors
-
-    tensors = {f"bert.{k}": v for k, v in adapter_tensors(layers).items()}
-    tensors["head.weight"] = model.head.weight.detach().float().contiguous()
-    tensors["head.bias"] = model.head.bias.detach().float().contiguous()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={"config": json.dumps(config, sort_keys=True)})
 
 
 def load_reader(path: Path = READER_ARTIFACT, threads: int = 0) -> SpanReader:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -37,13 +35,3 @@ def checked_adapter_card(adapter: Path) -> dict[str, Any]:
     _, config = load_adapter(adapter)
     assert config["base_sha256"] == card["config"]["base_sha256"]
     return card  # type: ignore[no-any-return]
-
-
-def benchmark_script(name: str) -> ModuleType:
-    """A command of benchmarks/ (not a package) loaded as a module, e.g. to render the card it writes."""
-    script = Path(__file__).parents[2] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"{name}_script", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

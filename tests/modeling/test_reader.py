@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 import torch
 
-from retriever.modeling.lora import add_lora
-from retriever.modeling.news_questions import echo_question, facts
-from retriever.modeling.reader import READER_ARTIFACT, SpanReader, load_reader, save_reader
-from retriever.modeling.reader_training import (
+from lab.training.lora import add_lora, save_reader
+from lab.training.news_questions import echo_question, facts
+from lab.training.reader import (
     GENERATED_GROUPS,
     Example,
     ReaderSet,
@@ -29,7 +28,7 @@ from retriever.modeling.reader_training import (
     only_languages,
     token_targets,
 )
-from tests.modeling.conftest import benchmark_script
+from retriever.modeling.reader import READER_ARTIFACT, SpanReader, load_reader
 
 SENTENCE = "Das Gespräch begann am 7. Dezember um 16.00 Uhr MEZ & dauerte zwei Stunden."
 QUESTION = "Wann begann das Gespräch?"
@@ -123,7 +122,7 @@ def test_news_near_misses_are_the_same_in_every_process() -> None:
     import sys
 
     program = (
-        "from retriever.modeling.reader_training import _KeywordIndex\n"
+        "from lab.training.reader import _KeywordIndex\n"
         "texts = ['Die Regierung in Wien plant eine Reform.', 'Wien und Graz planen eine Reform.',"
         " 'Die Reform der Regierung kommt.', 'Graz plant nichts.', 'Die Regierung in Graz tagt.']\n"
         "print(_KeywordIndex(texts).nearest('Was plant die Regierung in Wien und Graz?', 4))\n"
@@ -142,8 +141,8 @@ def test_news_near_misses_are_the_same_in_every_process() -> None:
 
 
 def test_rows_the_thresholds_are_tuned_on_can_be_left_out(tmp_path: Path) -> None:
-    from retriever.bench_news import QUESTION_SETS, load_questions
-    from retriever.calibration import news_dev_rows
+    from lab.benchmarks.news import QUESTION_SETS, load_questions
+    from lab.calibration import news_dev_rows
 
     csv_file = tmp_path / "test.csv"
     csv_file.write_text(
@@ -152,14 +151,15 @@ def test_rows_the_thresholds_are_tuned_on_can_be_left_out(tmp_path: Path) -> Non
     )
     kept = news_articles(csv_file, rows=range(512, 520), exclude={513, 517})
     assert [int(a[0].split()[1].rstrip(".")) for a in kept] == [512, 514, 515, 516, 518, 519]
-    rows = news_dev_rows()  # what benchmarks/train_reader.py leaves out by default
+    rows = news_dev_rows()  # what lab/training/train_reader.py leaves out by default
     assert len(rows) == len(set(rows)) and all(512 <= row <= 1027 for row in rows)
     assert {q.row for q in load_questions(QUESTION_SETS["dev"])} < set(rows)  # and the distractors
 
 
 @pytest.mark.skipif(not READER_ARTIFACT.exists(), reason="no reader shipped")
 def test_the_shipped_card_is_what_the_training_script_writes_and_names_the_rows_it_used() -> None:
-    module = benchmark_script("train_reader")
+    import lab.training.train_reader as module
+
     record = json.loads(READER_ARTIFACT.with_suffix(".json").read_text(encoding="utf-8"))
     shipped = module.model_card(record)
     assert shipped == READER_ARTIFACT.with_suffix(".md").read_text(encoding="utf-8")
@@ -259,7 +259,7 @@ XQUAD = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 @pytest.mark.skipif(not (XQUAD / "xquad.de.json").exists(), reason=f"no XQuAD in {XQUAD}")
 def test_other_paragraph_negatives_come_from_the_same_article_and_lack_the_answer() -> None:
-    from retriever.modeling.reader_training import load_reader_set
+    from lab.training.reader import load_reader_set
 
     data = load_reader_set(XQUAD, ("de",), keep_article=lambda p: p == 0, nearby_per_question=2)
     assert data.corpus is not None and data.questions and data.nearby

@@ -1,6 +1,6 @@
 """Compare reader artifacts as `newsqa bench xquad` calibrates them, on held-out training questions only.
 
-    python benchmarks/select_reader.py retriever/modeling/artifacts/reader.safetensors runs/*.safetensors
+    python -m lab.training.select_reader retriever/modeling/artifacts/reader.safetensors runs/*.safetensors
 
 Every second XQuAD-train paragraph is indexed; the questions of the articles `train_reader.py --dev 6`
 held out of training are asked through the whole pipeline (ranker, reader, answer builder), those of
@@ -9,7 +9,7 @@ and the line says how many answerable questions it then cites right while declin
 unanswerable ones: the number to choose a reader by. The checkpoint criterion of `train_reader.py`
 sees only a question's own paragraph and news near-misses; here the near misses are the ranker's
 best sentences of other paragraphs, which is what the benchmark's unanswerable questions meet.
-The news development questions (10kGNAD rows 512-1027, `retriever.calibration`) are asked too, over
+The news development questions (10kGNAD rows 512-1027, `lab.calibration`) are asked too, over
 their rows and distractor rows: answerable ones and near misses; the line pools both kinds.
 XQuAD-test and the benchmark news rows 0-511 are for reporting only (`newsqa bench xquad --reader PATH`,
 `newsqa bench news`).
@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from retriever.bench_data import embed_corpus, load_xquad, train_half_store
-    from retriever.calibration import calibrated_reader_config, news_dev
+    from lab.calibration import calibrated_reader_config, news_dev
+    from lab.data import embed_corpus, load_xquad, train_half_store
     from retriever.pipeline import PipelineConfig
     from retriever.settings import Settings
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import torch
 
-from retriever.modeling.gpu_pack import read_pack, write_pack
-from retriever.modeling.reader_training import (
+from lab.training.gpu_pack import read_pack, write_pack
+from lab.training.reader import (
     DevQuestion,
     Example,
     ReaderSet,

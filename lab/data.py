@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 # The benchmarks' own hand-written questions: they live in the checkout, beside the commands that
 # ask them, so `newsqa bench` runs from a source checkout (the README's install is editable).
-BENCHMARK_QUESTIONS = Path(__file__).resolve().parents[1] / "benchmarks" / "data"
+BENCHMARK_QUESTIONS = Path(__file__).resolve().parent / "benchmarks" / "data"
 
 
 @dataclass

@@ -2,14 +2,14 @@
 
 Two kinds of held-out questions go through the whole pipeline (ranker, reader, answer builder):
 - XQuAD: every second XQuAD-train paragraph is indexed; the questions of the articles
-  `benchmarks/train_reader.py --dev 6` holds out of the reader's training are answerable when their
+  `lab/training/train_reader.py --dev 6` holds out of the reader's training are answerable when their
   paragraph is indexed and unanswerable when it is not;
-- news: the development questions about real news (benchmarks/data/gnad_dev_questions.json, 10kGNAD
+- news: the development questions about real news (lab/benchmarks/data/gnad_dev_questions.json, 10kGNAD
   rows 512-1027, indexed with distractor rows of the same range): answerable ones, and near misses
   about the same article. A near miss's article is about its topic, so its best sentence scores
   about as high as an answer's: the sentence fallback must sit above those scores.
 The issue's bar pools both: decline >= 80 % of the unanswerable questions, then cite right as often as
-possible. `newsqa bench xquad` and `benchmarks/select_reader.py` both calibrate here, so a reader is
+possible. `newsqa bench xquad` and `lab/training/select_reader.py` both calibrate here, so a reader is
 chosen as it is then measured.
 """
 
@@ -26,7 +26,14 @@ import numpy as np
 from haystack import Document
 from haystack.dataclasses import ExtractedAnswer
 
-from retriever.bench_data import (
+from lab.benchmarks.news import (
+    QUESTION_SETS,
+    NewsQuestion,
+    cites_answer,
+    load_questions,
+    pick_rows,
+)
+from lab.data import (
     Corpus,
     article_positions,
     cites_gold,
@@ -35,13 +42,6 @@ from retriever.bench_data import (
     news_article,
     read_rows,
     store_of,
-)
-from retriever.bench_news import (
-    QUESTION_SETS,
-    NewsQuestion,
-    cites_answer,
-    load_questions,
-    pick_rows,
 )
 from retriever.models import Answer
 
@@ -63,7 +63,7 @@ class CalibrationRun:
 
 
 def reader_dev_articles(train: Corpus, every: int = 6) -> set[int]:
-    """The XQuAD-train paragraphs of the articles `benchmarks/train_reader.py --dev 6` holds out of the
+    """The XQuAD-train paragraphs of the articles `lab/training/train_reader.py --dev 6` holds out of the
     reader's training: the reader's thresholds are calibrated on these questions only."""
     return {i for i, position in enumerate(article_positions(train)) if held_out_article(position, every)}
 

@@ -24,3 +24,10 @@ def machine_description() -> str:
     if torch is not None and torch.cuda.is_available():
         line += f", GPU {torch.cuda.get_device_name(0)} (torch {torch.__version__})"
     return line
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far (Linux reports it in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,20 +1,15 @@
-"""`newsqa bench`: the quality and speed benchmarks whose results go into docs/benchmarks.md.
+"""`newsqa bench xquad`: answer quality on XQuAD-test, written to docs/benchmarks.md.
 
-`xquad`: every German XQuAD paragraph is indexed as one article; all German questions and, over
+Every German XQuAD paragraph is indexed as one article; all German questions and, over
 the same German index, the English questions with the same ids are asked. A cited sentence is
 right when it contains the gold answer span. The abstention threshold is calibrated here: half of
 the paragraphs are indexed alone, and questions about the other half must be declined.
-
-`default`: cold start (a fresh process) to first answer, and warm latency, on the default article.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +21,8 @@ from typing import Any
 import numpy as np
 from haystack import Document
 
-from retriever.bench_data import (
+from lab.calibration import calibrated_reader_config, news_dev
+from lab.data import (
     Corpus,
     Question,
     cites_gold,
@@ -37,20 +33,14 @@ from retriever.bench_data import (
     store_of,
     train_half_store,
 )
-from retriever.bench_default_questions import default_article_quality, load_default_questions
-from retriever.bench_report import write_section
-from retriever.calibration import calibrated_reader_config, news_dev
+from lab.machine import machine_description, peak_rss_mib
+from lab.metrics import exact_match, f1, percentile
+from lab.report import write_section
 from retriever.ingest import Article
-from retriever.machine import machine_description
-from retriever.metrics import exact_match, f1, percentile
 
 
 def _doc_has_gold(doc: Document, article: Article, q: Question) -> bool:
     return contains_gold(doc.meta["article_id"], int(doc.meta["start"]), int(doc.meta["end"]), article, q)
-
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def calibrate_threshold(
@@ -224,7 +214,7 @@ def run_xquad(args: argparse.Namespace) -> int:
             news = load_news(args.gnad, args.distractors)
             results["distractors"] = _distractor_check(settings, stores["test"], test, news, last_config)
             results["distractors"]["variant"] = name
-        results["peak_rss_mib"] = round(_peak_rss_mib(), 0)
+        results["peak_rss_mib"] = round(peak_rss_mib(), 0)
 
     report = render_xquad(results)
     print(report)
@@ -275,7 +265,8 @@ def render_xquad(r: dict[str, Any]) -> str:
         "preferred; inf: the ranker's order decides) that cite the answerable questions right most "
         "often while declining >= 80 % of the unanswerable ones, pooled over the XQuAD-train articles "
         "held out of the reader's training and the news development questions (hand-written about "
-        "10kGNAD rows 512-1027, answerable ones and near misses, benchmarks/data/gnad_dev_questions.json; "
+        "10kGNAD rows 512-1027, answerable ones and near misses, "
+        "lab/benchmarks/data/gnad_dev_questions.json; "
         "not in `--limit` runs).",
         "",
         f"| metric | {header} |",
@@ -314,131 +305,3 @@ def render_xquad(r: dict[str, Any]) -> str:
             "of the questions.",
         ]
     return "\n".join(lines)
-
-
-DEFAULT_QUESTIONS = [
-    "Wann begann das Gespräch?",
-    "Worum ging es beim Videogipfel?",
-    "Wie viele Soldaten soll die Ukraine verlegt haben?",
-    "Was fordert Russland von der NATO?",
-    "Wann hat Russland die Krim annektiert?",
-    "Wo trafen sich Putin und Biden erstmals persönlich?",
-    "Welcher Friedensplan gilt weiter?",
-    "Was wirft die USA Russland vor?",
-    "When did the video summit begin?",
-    "Who annexed Crimea?",
-    "What does Russia accuse Ukraine of?",
-    "Where did Biden and Putin first meet?",
-    "Wer hat die Fußball-WM 2014 gewonnen?",
-    "What is the capital of France?",
-]
-
-
-def _cold_run(data_dir: Path, question: str) -> float:
-    env = {**os.environ, "NEWSQA_DATA_DIR": str(data_dir)}
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "retriever.cli", "ask", "--json", question],
-        env=env, check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
-    return time.perf_counter() - started
-
-
-def _quality_rows(quality: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
-    shipped, plain = quality["shipped"], quality["no_reader"]
-
-    def pair(lang: str, *keys: str) -> str:
-        return " | ".join(" / ".join(f"{q[lang][k]}" for k in keys) for q in (shipped, plain))
-
-    rows = [
-        f"Questions a new user asks about it (benchmarks/data/default_questions.json: "
-        f"{shipped['all']['answerable']} the article answers, {shipped['all']['unanswerable']} it does not; "
-        "written by hand, never tuned on). Cited right: citation [1] is a sentence that answers it.",
-        "",
-        "| questions about the default article | shipped (reader) | without a reader |",
-        "|---|---|---|",
-    ]
-    for lang, name in (("de", "German"), ("en", "English")):
-        if lang in shipped:
-            rows += [
-                f"| {name}: cited right / answered, % of {shipped[lang]['answerable']} "
-                f"| {pair(lang, 'cited_right', 'answered')} |",
-                f"| {name}: answer F1 (abstention = 0) | {pair(lang, 'f1')} |",
-            ]
-    rows.append(f"| declined, % of {shipped['all']['unanswerable']} | {pair('all', 'declined')} |")
-    return rows
-
-
-def run_default(args: argparse.Namespace) -> int:
-    from retriever.components.embedders import E5TextEmbedder
-    from retriever.pipeline import PipelineConfig
-    from retriever.service import NewsQA
-    from retriever.settings import Settings
-
-    with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
-        data_dir = Path(tmp)
-        first_ever = _cold_run(data_dir, DEFAULT_QUESTIONS[0])  # empty index: indexes the default article
-        cold = sorted(_cold_run(data_dir, q) for q in DEFAULT_QUESTIONS[:3])
-        qa = NewsQA(Settings(data_dir=data_dir))
-        qa.warm_up()
-        embedder = qa.pipeline.get_component("embedder")
-        assert isinstance(embedder, E5TextEmbedder)
-        latencies = []
-        for _ in range(10):
-            for q in DEFAULT_QUESTIONS:
-                embedder.clear_cache()  # every question as if asked for the first time
-                latencies.append(qa.ask(q).latency_ms)
-        repeated = [qa.ask(q).latency_ms for _ in range(5) for q in DEFAULT_QUESTIONS]
-        questions = load_default_questions()
-        quality = {
-            "shipped": default_article_quality(qa, questions),
-            "no_reader": default_article_quality(
-                NewsQA(Settings(data_dir=data_dir), config=PipelineConfig(reader_model="none")), questions
-            ),
-        }
-    results = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": machine_description(),
-        "first_start_s": round(first_ever, 2),
-        "cold_start_median_s": round(cold[len(cold) // 2], 2),
-        "cold_start_max_s": round(cold[-1], 2),
-        "warm_p50_ms": round(percentile(latencies, 50), 1),
-        "warm_p95_ms": round(percentile(latencies, 95), 1),
-        "questions": len(latencies),
-        "repeated_p50_ms": round(percentile(repeated, 50), 1),
-        "peak_rss_mib": round(_peak_rss_mib(), 0),
-        "questions_about_the_article": quality,
-    }
-    report = "\n".join(
-        [
-            f"### Default article: start-up and latency ({results['date']})",
-            "",
-            f"Machine: {results['machine']}. Command: `newsqa bench default`.",
-            "",
-            "| measure | value |",
-            "|---|---|",
-            f"| first start, empty data dir: index the default article + answer (new process) "
-            f"| {results['first_start_s']} s |",
-            f"| cold start to first answer, index on disk (new process, median / max of 3) "
-            f"| {results['cold_start_median_s']} s / {results['cold_start_max_s']} s |",
-            f"| warm answer latency p50 ({results['questions']} questions, German and English) "
-            f"| {results['warm_p50_ms']} ms |",
-            f"| warm answer latency p95 | {results['warm_p95_ms']} ms |",
-            f"| warm latency p50 of a repeated question (question vector cached) "
-            f"| {results['repeated_p50_ms']} ms |",
-            f"| peak RSS (warm process) | {results['peak_rss_mib']:.0f} MiB |",
-            "",
-            *_quality_rows(quality),
-        ]
-    )
-    print(report)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    if not args.no_write:
-        write_section(args.output, "default", report)
-        print(f"written to {args.output}", file=sys.stderr)
-    return 0
-
-
-def run(args: argparse.Namespace) -> int:
-    return run_xquad(args) if args.suite == "xquad" else run_default(args)

@@ -3,9 +3,9 @@
 Measures the pass (fetch feeds and pages, extract, embed, index), entries/s, peak RSS, duplicates
 and misses (every entry indexed exactly once; a second pass indexes nothing and gets 304s), and a
 2,000-word page: fetch + extract separately from embedding + storing. The digests themselves go
-through the bot's broadcaster, measured by benchmarks/bot_load.py; this one covers the feed side.
+through the bot's broadcaster, measured by lab/benchmarks/bot_load.py; this one covers the feed side.
 
-    nice -n 10 python benchmarks/feeds_load.py --feeds 20 --entries 50
+    nice -n 10 python -m lab.benchmarks.feeds_load --feeds 20 --entries 50
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "bot"))
 
 from news_server import NewsServer, load_news  # noqa: E402

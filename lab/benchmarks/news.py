@@ -1,6 +1,6 @@
 """`newsqa bench news`: answering and declining on real German news (10kGNAD benchmark rows).
 
-The questions are hand-written (benchmarks/data/gnad_questions.json): answerable ones locate their
+The questions are hand-written (lab/benchmarks/data/gnad_questions.json): answerable ones locate their
 minimal answer by character offsets into a 10kGNAD row, unanswerable ones are near misses about the
 same article that it does not answer. The question rows and `--news N` further benchmark rows (as
 distractors) are indexed in a temporary data dir, every question is asked with `NewsQA.ask`, and the
@@ -10,7 +10,7 @@ Answerable: answered %, citation@1 (citation [1] is a sentence of the right row 
 answer offsets), answer F1 against the answer substring (an abstention scores 0). Unanswerable:
 declined %. Split by question language. 10kGNAD is CC BY-NC-SA: it is read in place, never copied.
 
-`--questions dev` asks the development set instead (benchmarks/data/gnad_dev_questions.json): the
+`--questions dev` asks the development set instead (lab/benchmarks/data/gnad_dev_questions.json): the
 same kind of questions about rows 512-1027, with distractors from those rows too. Those rows may be
 trained and tuned on, so thresholds and readers are chosen there; rows 0-511 only report.
 """
@@ -28,13 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from retriever.bench_data import BENCHMARK_QUESTIONS, GNAD_BENCHMARK_ROWS, news_article, read_rows
-from retriever.bench_report import write_section
+from lab.data import BENCHMARK_QUESTIONS, GNAD_BENCHMARK_ROWS, news_article, read_rows
+from lab.machine import machine_description
+from lab.metrics import f1, percentile
+from lab.report import write_section
+from lab.training.reader import GNAD_TRAIN_ROWS
 from retriever.errors import ConfigError
 from retriever.ingest import Article
-from retriever.machine import machine_description
-from retriever.metrics import f1, percentile
-from retriever.modeling.reader_training import GNAD_TRAIN_ROWS
 from retriever.models import Citation
 
 QUESTIONS = BENCHMARK_QUESTIONS / "gnad_questions.json"
@@ -257,7 +257,7 @@ def render_news(r: dict[str, Any]) -> str:
             f"### Real news: answering and declining on 10kGNAD ({r['date']})",
             "",
             f"Machine: {r['machine']}. Command: `newsqa bench news`.",
-            f"Questions: {r['questions']} hand-written questions (benchmarks/data/gnad_questions.json) "
+            f"Questions: {r['questions']} hand-written questions (lab/benchmarks/data/gnad_questions.json) "
             f"about {r['question_rows']} 10kGNAD benchmark rows; the answerable ones locate a minimal "
             "answer in their row, the unanswerable ones are near misses about the same article. "
             f"Index: those rows plus {r['distractor_rows']} other benchmark rows as distractors, "

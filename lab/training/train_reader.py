@@ -1,12 +1,12 @@
 """Train newsqa's extractive reader (LoRA adapter + span head on the e5 base) and write its model card.
 
-    nice -n 10 python benchmarks/train_reader.py --data ../shared/data --dev 6 --max-steps 600
+    nice -n 10 python -m lab.training.train_reader --data ../shared/data --dev 6 --max-steps 600
 
 (the shipped reader: ~70 min on 2 cores; its model card has the exact command). On a GPU machine
 that lacks the data and newsqa's dependencies, train from a pack prepared here:
 
-    python benchmarks/train_reader.py --write-pack .device/pack          # here: examples + base, ~30 MB
-    python benchmarks/train_reader.py --pack .device/pack --device cuda  # there: minutes
+    python -m lab.training.train_reader --write-pack .device/pack          # here: examples + base, ~30 MB
+    python -m lab.training.train_reader --pack .device/pack --device cuda  # there: minutes
 
 Reproducible: fixed seed, the fixed XQuAD split (train = articles at even positions; see
 ../shared/data/README.md), 10kGNAD rows 512-1027 only, without the rows of the news development
@@ -38,10 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from retriever.machine import machine_description
-from retriever.metrics import exact_match, f1
-from retriever.modeling.reader import READER_ARTIFACT
-from retriever.modeling.reader_training import (
+from lab.machine import machine_description
+from lab.metrics import exact_match, f1
+from lab.training.reader import (
     LANGUAGES,
     DevQuestion,
     ReaderSet,
@@ -49,6 +48,7 @@ from retriever.modeling.reader_training import (
     only_languages,
     train_reader,
 )
+from retriever.modeling.reader import READER_ARTIFACT
 
 REPORT_LANGUAGES = ("de", "en")
 DECLINE_SHARE = 0.8  # the bench's target: at least 80 % of unanswerable questions declined
@@ -113,8 +113,8 @@ def load_data(
     args: argparse.Namespace, languages: tuple[str, ...]
 ) -> tuple[ReaderSet, list[DevQuestion], int]:
     """Training set, dev questions and the number of news sentences, read from ../shared/data."""
-    from retriever.bench_data import held_out_article
-    from retriever.modeling.reader_training import (
+    from lab.data import held_out_article
+    from lab.training.reader import (
         add_news_questions,
         dev_questions,
         load_reader_set,
@@ -129,7 +129,7 @@ def load_data(
     # read and split once: the near-miss sentences and the generated questions both come from it
     held_out: list[int] = []
     if args.news_dev_rows == "exclude":
-        from retriever.calibration import news_dev_rows
+        from lab.calibration import news_dev_rows
 
         held_out = news_dev_rows()
     gnad = args.data / "10kGNAD" / "test.csv"
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 
     base: tuple[Any, Any] | None = None
     if args.pack:
-        from retriever.modeling.gpu_pack import read_pack
+        from lab.training.gpu_pack import read_pack
 
         # its pack.json: what the examples were prepared with, and the base they were packed from
         train, dev, base, prepared = read_pack(args.pack)
@@ -233,14 +233,16 @@ def main(argv: list[str] | None = None) -> int:
         len(train.questions), len(train.positives), n_news, len(dev),
     )  # fmt: skip
     if args.write_pack:
-        from retriever.modeling.gpu_pack import write_pack
+        from lab.training.gpu_pack import write_pack
 
         print(json.dumps(write_pack(args.write_pack, train, dev, prepared), indent=2))
         return 0
 
-    from retriever.modeling.reader import save_reader
+    from lab.training.lora import save_reader
 
-    command = "python benchmarks/train_reader.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    command = "python -m lab.training.train_reader " + " ".join(
+        shlex.quote(a) for a in (argv or sys.argv[1:])
+    )
     card_config: dict[str, Any] = {
         **config.__dict__,
         "max_answer_tokens": 24,
@@ -325,7 +327,9 @@ def model_card(r: dict[str, Any]) -> str:
             options += " --languages " + ",".join(packed)
         folder = re.search(r"--pack (\S+)", c["command"])
         folder_name = folder.group(1) if folder else ".device/pack"
-        pack = f"python benchmarks/train_reader.py --write-pack {folder_name}{options}  # from ../shared/data"
+        pack = (
+            f"python -m lab.training.train_reader --write-pack {folder_name}{options}  # from ../shared/data"
+        )
         rebuild = f"    {pack}\n{rebuild}"
     steps = f" or {c['max_steps']} steps" if c.get("max_steps") else ""
     extra = (
@@ -344,7 +348,7 @@ def model_card(r: dict[str, Any]) -> str:
         )
     dev_rows = (
         "\n  The rows of the news development questions and their distractors, which the thresholds are"
-        "\n  tuned on (`retriever.calibration.news_dev_rows`), were not trained on either."
+        "\n  tuned on (`lab.calibration.news_dev_rows`), were not trained on either."
         if c.get("news_dev_rows") == "exclude"
         else ""
     )

@@ -7,7 +7,7 @@ of them announces nothing; then every feed gets E entries at once, and the bench
 subscriber has one digest per story. Reported: time from the entries appearing to the last digest,
 stories indexed per second, duplicate and missing digests, and the bot's peak RSS.
 
-    nice -n 10 python benchmarks/feeds_digests.py --feeds 20 --entries 50 --subscribers 2
+    nice -n 10 python -m lab.benchmarks.feeds_digests --feeds 20 --entries 50 --subscribers 2
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "bot"), str(ROOT / "benchmarks")]
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "bot")]
 
-from bot_load import Bot, populate  # noqa: E402
 from bot_testkit import subprocess_env  # noqa: E402
 from fake_telegram import FakeTelegram  # noqa: E402
 from news_server import NewsServer, load_news  # noqa: E402
 
+from lab.benchmarks.bot_load import Bot, populate  # noqa: E402
 from retriever.feeds.db import FeedRegistry  # noqa: E402
 
 FEED_INTERVAL = 10  # seconds, the setting's minimum

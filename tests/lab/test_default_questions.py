@@ -4,7 +4,7 @@ and the scoring counts citations, answers and declines as the benchmark reports 
 
 from __future__ import annotations
 
-from retriever.bench_default_questions import DefaultQuestion, default_article_quality, load_default_questions
+from lab.benchmarks.default_questions import DefaultQuestion, default_article_quality, load_default_questions
 from retriever.german import question_language
 from retriever.ingest import parse_article
 from retriever.service import NewsQA
@@ -43,7 +43,7 @@ def test_quality_counts_right_citations_answers_and_declines(default_qa: NewsQA)
 
 
 def test_the_report_puts_the_shipped_pipeline_beside_the_one_without_a_reader() -> None:
-    from retriever.bench import _quality_rows
+    from lab.benchmarks.default import _quality_rows
 
     def q(right: float) -> dict[str, dict[str, float]]:
         row = {"answerable": 2, "answered": 100.0, "cited_right": right, "f1": 40.0}

@@ -1,7 +1,7 @@
 """Scale benchmark: index throughput, answer latency and citation@1 at ~100,000 sentences.
 
-    python benchmarks/scale.py --backend postgres --sentences 100000
-    python benchmarks/scale.py --backend sqlite --sentences 100000
+    python -m lab.benchmarks.scale --backend postgres --sentences 100000
+    python -m lab.benchmarks.scale --backend sqlite --sentences 100000
 
 The corpus is the German XQuAD paragraphs (one article each), copied under new ids, titles and sources
 until it holds `--sentences` sentences. Embedding 100k sentences with e5 on a small CPU takes hours,
@@ -45,16 +45,16 @@ from typing import Any
 import numpy as np
 from haystack import Document
 
-from retriever.bench_data import Corpus, contains_gold, load_xquad
-from retriever.bench_report import write_section
+from lab.data import Corpus, contains_gold, load_xquad
+from lab.metrics import percentile
+from lab.report import write_section
 from retriever.indexer import ArticleIndexer, article_info
-from retriever.metrics import percentile
 from retriever.models import ArticleInfo
 from retriever.service import NewsQA
 from retriever.settings import Settings
 from retriever.store import SentenceStore
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -243,7 +243,7 @@ def machine() -> str:
 
 def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
     s, ask = r["search"], r["ask"]
-    command = f"python benchmarks/scale.py --backend {args.backend} --sentences {args.sentences}"
+    command = f"python -m lab.benchmarks.scale --backend {args.backend} --sentences {args.sentences}"
     rows = [
         (
             "e5 embedding of the base sentences + paragraphs",

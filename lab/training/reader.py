@@ -11,12 +11,12 @@ Examples are (question, sentence, answer span or none):
   same XQuAD article sharing the most content words with the question. The benchmark's unanswerable
   questions meet exactly these (their paragraph is not indexed, its neighbours are).
 - generated (opt-in, `add_news_questions`): German echo questions about facts of 10kGNAD rows
-  512-1027 (`retriever.modeling.news_questions`), with sentences of the same article as no-answer
+  512-1027 (`lab.training.news_questions`), with sentences of the same article as no-answer
   examples.
-Only XQuAD-train articles are read (`retriever.bench_data.in_split`); `dev_every` holds some of them out.
+Only XQuAD-train articles are read (`lab.data.in_split`); `dev_every` holds some of them out.
 
 The training loop itself needs only torch and tokenizers: with prepared examples and a packed base
-(`retriever.modeling.gpu_pack`) it runs on a GPU machine that has neither the data nor newsqa's
+(`lab.training.gpu_pack`) it runs on a GPU machine that has neither the data nor newsqa's
 other dependencies.
 """
 
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from retriever.bench_data import Corpus, Question
+    from lab.data import Corpus, Question
     from retriever.ingest import Article
 
 logger = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ def load_reader_set(
     nearby_per_question: int = 0,
 ) -> ReaderSet:
     """Reader examples from XQuAD-train (articles kept by `keep_article(position in train)`)."""
-    from retriever.bench_data import article_positions, load_xquad
+    from lab.data import article_positions, load_xquad
 
     corpus = load_xquad(folder, split="train")
     texts = question_texts(folder, languages)
@@ -222,7 +222,7 @@ def load_reader_set(
 def add_news_questions(data: ReaderSet, articles: list[list[str]], per_article: int, seed: int = 13) -> None:
     """German echo questions about news facts as answerable examples (`data.generated`), each with the
     sentences of its article that lack the answer as its no-answer examples (in `data.siblings`)."""
-    from retriever.modeling.news_questions import news_questions
+    from lab.training.news_questions import news_questions
 
     for n, q in enumerate(news_questions(articles, random.Random(seed), per_article)):
         group = GENERATED_GROUPS + n
@@ -391,9 +391,9 @@ def train_reader(
     import numpy as np
     import torch
 
-    from retriever.modeling.lora import add_lora
+    from lab.training.common import autocast, resolve_device, set_seed
+    from lab.training.lora import add_lora
     from retriever.modeling.reader import SpanReader
-    from retriever.modeling.training import autocast, resolve_device, set_seed
 
     torch.set_num_threads(config.threads)
     device = resolve_device(config.device)

@@ -1,0 +1,146 @@
+"""`newsqa bench default`: start-up, latency and the hand-written questions about the default article.
+
+Cold start is a fresh `newsqa ask` process to its answer; warm latency is every question asked as if
+for the first time (no cached question vector), in German and English.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lab.benchmarks.default_questions import default_article_quality, load_default_questions
+from lab.machine import machine_description, peak_rss_mib
+from lab.metrics import percentile
+from lab.report import write_section
+
+DEFAULT_QUESTIONS = [
+    "Wann begann das Gespräch?",
+    "Worum ging es beim Videogipfel?",
+    "Wie viele Soldaten soll die Ukraine verlegt haben?",
+    "Was fordert Russland von der NATO?",
+    "Wann hat Russland die Krim annektiert?",
+    "Wo trafen sich Putin und Biden erstmals persönlich?",
+    "Welcher Friedensplan gilt weiter?",
+    "Was wirft die USA Russland vor?",
+    "When did the video summit begin?",
+    "Who annexed Crimea?",
+    "What does Russia accuse Ukraine of?",
+    "Where did Biden and Putin first meet?",
+    "Wer hat die Fußball-WM 2014 gewonnen?",
+    "What is the capital of France?",
+]
+
+
+def _cold_run(data_dir: Path, question: str) -> float:
+    env = {**os.environ, "NEWSQA_DATA_DIR": str(data_dir)}
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "retriever.cli", "ask", "--json", question],
+        env=env, check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    return time.perf_counter() - started
+
+
+def _quality_rows(quality: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    shipped, plain = quality["shipped"], quality["no_reader"]
+
+    def pair(lang: str, *keys: str) -> str:
+        return " | ".join(" / ".join(f"{q[lang][k]}" for k in keys) for q in (shipped, plain))
+
+    rows = [
+        f"Questions a new user asks about it (lab/benchmarks/data/default_questions.json: "
+        f"{shipped['all']['answerable']} the article answers, {shipped['all']['unanswerable']} it does not; "
+        "written by hand, never tuned on). Cited right: citation [1] is a sentence that answers it.",
+        "",
+        "| questions about the default article | shipped (reader) | without a reader |",
+        "|---|---|---|",
+    ]
+    for lang, name in (("de", "German"), ("en", "English")):
+        if lang in shipped:
+            rows += [
+                f"| {name}: cited right / answered, % of {shipped[lang]['answerable']} "
+                f"| {pair(lang, 'cited_right', 'answered')} |",
+                f"| {name}: answer F1 (abstention = 0) | {pair(lang, 'f1')} |",
+            ]
+    rows.append(f"| declined, % of {shipped['all']['unanswerable']} | {pair('all', 'declined')} |")
+    return rows
+
+
+def run_default(args: argparse.Namespace) -> int:
+    from retriever.components.embedders import E5TextEmbedder
+    from retriever.pipeline import PipelineConfig
+    from retriever.service import NewsQA
+    from retriever.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
+        data_dir = Path(tmp)
+        first_ever = _cold_run(data_dir, DEFAULT_QUESTIONS[0])  # empty index: indexes the default article
+        cold = sorted(_cold_run(data_dir, q) for q in DEFAULT_QUESTIONS[:3])
+        qa = NewsQA(Settings(data_dir=data_dir))
+        qa.warm_up()
+        embedder = qa.pipeline.get_component("embedder")
+        assert isinstance(embedder, E5TextEmbedder)
+        latencies = []
+        for _ in range(10):
+            for q in DEFAULT_QUESTIONS:
+                embedder.clear_cache()  # every question as if asked for the first time
+                latencies.append(qa.ask(q).latency_ms)
+        repeated = [qa.ask(q).latency_ms for _ in range(5) for q in DEFAULT_QUESTIONS]
+        questions = load_default_questions()
+        quality = {
+            "shipped": default_article_quality(qa, questions),
+            "no_reader": default_article_quality(
+                NewsQA(Settings(data_dir=data_dir), config=PipelineConfig(reader_model="none")), questions
+            ),
+        }
+    results = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": machine_description(),
+        "first_start_s": round(first_ever, 2),
+        "cold_start_median_s": round(cold[len(cold) // 2], 2),
+        "cold_start_max_s": round(cold[-1], 2),
+        "warm_p50_ms": round(percentile(latencies, 50), 1),
+        "warm_p95_ms": round(percentile(latencies, 95), 1),
+        "questions": len(latencies),
+        "repeated_p50_ms": round(percentile(repeated, 50), 1),
+        "peak_rss_mib": round(peak_rss_mib(), 0),
+        "questions_about_the_article": quality,
+    }
+    report = "\n".join(
+        [
+            f"### Default article: start-up and latency ({results['date']})",
+            "",
+            f"Machine: {results['machine']}. Command: `newsqa bench default`.",
+            "",
+            "| measure | value |",
+            "|---|---|",
+            f"| first start, empty data dir: index the default article + answer (new process) "
+            f"| {results['first_start_s']} s |",
+            f"| cold start to first answer, index on disk (new process, median / max of 3) "
+            f"| {results['cold_start_median_s']} s / {results['cold_start_max_s']} s |",
+            f"| warm answer latency p50 ({results['questions']} questions, German and English) "
+            f"| {results['warm_p50_ms']} ms |",
+            f"| warm answer latency p95 | {results['warm_p95_ms']} ms |",
+            f"| warm latency p50 of a repeated question (question vector cached) "
+            f"| {results['repeated_p50_ms']} ms |",
+            f"| peak RSS (warm process) | {results['peak_rss_mib']:.0f} MiB |",
+            "",
+            *_quality_rows(quality),
+        ]
+    )
+    print(report)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    if not args.no_write:
+        write_section(args.output, "default", report)
+        print(f"written to {args.output}", file=sys.stderr)
+    return 0
