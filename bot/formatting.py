@@ -199,11 +199,13 @@ def _bold_span(quote: Block, span: tuple[int, int], limit: int) -> Block:
 
 def format_answer(answer: Answer, lang: Lang = "de", limit: int = MAX_MESSAGE_CHARS) -> list[str]:
     """The reply to a question: the answer, then its numbered citations as quoted sentences with
-    article title, date and sentence number; an abstention says so plainly. A reader's answer span
+    article title, date and sentence number; an unsure answer says so first, an abstention says so
+    plainly. A reader's answer span
     is shown in bold inside citation [1], so the short answer can be seen in its sentence."""
     if answer.answer is None or not answer.answer.strip():
         return pack([Block(before=t(lang, "abstain"))], limit)
-    blocks = [Block(text=answer.answer.strip())]
+    blocks = [Block(before=f"<i>{t(lang, 'unsure')}</i>")] if answer.unsure else []
+    blocks.append(Block(text=answer.answer.strip()))
     if answer.citations:
         blocks.append(Block(before=f"<b>{t(lang, 'sources_header')}</b>", gap=True))
         span = _reader_span(answer)

@@ -85,9 +85,13 @@ TEXTS: dict[str, dict[Lang, str]] = {
     },
     "help_header": {
         "de": "<b>So funktioniert newsqa</b>\nSchreiben Sie eine Frage als Text – in Gruppen mit @{bot} "
-        "oder als Antwort auf mich. Jede Antwort nennt ihre Belege.\n\n<b>Befehle</b>",
+        "oder als Antwort auf mich. Jede Antwort nennt ihre Belege: wörtliche Sätze der Artikel. "
+        "Bin ich mir nicht sicher, sage ich das und zeige, was den Artikeln am nächsten kommt; "
+        "steht nichts dazu in den Artikeln, sage ich auch das.\n\n<b>Befehle</b>",
         "en": "<b>How newsqa works</b>\nType a question – in groups mention @{bot} or reply to me. "
-        "Every answer lists its evidence.\n\n<b>Commands</b>",
+        "Every answer lists its evidence: sentences quoted from the articles. When I am not sure, I say "
+        "so and show the closest the articles come; when the articles say nothing about it, I say "
+        "that too.\n\n<b>Commands</b>",
     },
     "help_admin": {"de": "<b>Nur für Administratoren</b>", "en": "<b>Admins only</b>"},
     "help_subscribe": {
@@ -101,6 +105,10 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "Try rephrasing, or use /articles to see which articles I know.",
     },
     "answer_label": {"de": "Antwort", "en": "Answer"},
+    "unsure": {
+        "de": "Nicht eindeutig belegt – am nächsten kommt:",
+        "en": "Not certain – the closest the articles come:",
+    },
     "sources_header": {"de": "Belege", "en": "Evidence"},
     "sentence_label": {"de": "Satz {n}", "en": "sentence {n}"},
     "empty_question": {

@@ -54,7 +54,10 @@ def _cite(c: Citation) -> str:
 def format_answer(answer: Answer) -> str:
     if answer.answer is None:
         return f"Q: {answer.question}\nA: The indexed articles do not say.\n"
-    lines = [f"Q: {answer.question}", f"A: {answer.answer}", *(_cite(c) for c in answer.citations)]
+    said = f"A: {answer.answer}"
+    if answer.unsure:
+        said = f"A: Not certain \u2013 the closest the articles come: {answer.answer}"
+    lines = [f"Q: {answer.question}", said, *(_cite(c) for c in answer.citations)]
     return "\n".join(lines) + "\n"
 
 

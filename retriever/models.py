@@ -46,9 +46,15 @@ class Citation:
         }
 
 
+Verdict = Literal["answer", "unsure", "none"]
+
+
 @dataclass(frozen=True)
 class Answer:
-    """The reply to one question. `answer is None` means the articles do not say; then no citations."""
+    """The reply to one question, with one of three verdicts:
+    - "answer": the articles say it, citation [1] is the sentence that does;
+    - "unsure": `answer` and the citations are the closest the articles come, not certainly an answer;
+    - "none": nothing in the articles is about it: `answer is None` and no citations."""
 
     question: str
     answer: str | None
@@ -60,14 +66,24 @@ class Answer:
     # with mode "reader": where the answer stands in citations[0].text (character offsets), so that
     # it can be shown in its sentence; the answer is always exactly that slice of the cited sentence
     span: tuple[int, int] | None = None
+    verdict: Verdict = "answer"
+
+    def __post_init__(self) -> None:
+        if self.answer is None:  # nothing to say is always verdict "none", whoever built it
+            object.__setattr__(self, "verdict", "none")
 
     @property
     def abstained(self) -> bool:
         return self.answer is None
 
+    @property
+    def unsure(self) -> bool:
+        return self.verdict == "unsure"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
+            "verdict": self.verdict,
             "answer": self.answer,
             "score": round(self.score, 4),
             "citations": [c.to_dict() for c in self.citations],

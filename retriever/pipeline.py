@@ -15,11 +15,14 @@ from pathlib import Path
 from haystack import Pipeline
 
 from retriever.components.answer_builder import (
+    ANSWER_LOGIT,
     DEFAULT_THRESHOLDS,
     READER_RANK_MARGIN,
     READER_THRESHOLDS,
     READER_TOP_K,
     SENTENCE_THRESHOLDS,
+    SPAN_MARGIN,
+    UNSURE_LOGIT,
     CitedAnswerBuilder,
 )
 from retriever.components.embedders import E5DocumentEmbedder, E5TextEmbedder
@@ -53,6 +56,10 @@ class PipelineConfig:
     reader_thresholds: dict[str, float] = field(default_factory=lambda: dict(READER_THRESHOLDS))
     sentence_thresholds: dict[str, float] = field(default_factory=lambda: dict(SENTENCE_THRESHOLDS))
     rank_margin: float = READER_RANK_MARGIN  # inf: the ranker's order decides among accepted sentences
+    # a reader that ranks: its logit for "answer" and for "unsure" (below: "none"), the span's margin
+    answer_logits: dict[str, float] = field(default_factory=lambda: dict(ANSWER_LOGIT))
+    unsure_logits: dict[str, float] = field(default_factory=lambda: dict(UNSURE_LOGIT))
+    span_margin: float = SPAN_MARGIN
     question_cache: int = 1024
 
 
@@ -98,6 +105,9 @@ def build_query_pipeline(store: SentenceStore, config: PipelineConfig | None = N
             reader_thresholds=config.reader_thresholds if span_reader else None,
             sentence_thresholds=config.sentence_thresholds if span_reader else None,
             rank_margin=config.rank_margin,
+            answer_logits=config.answer_logits,
+            unsure_logits=config.unsure_logits,
+            span_margin=config.span_margin,
         ),
     )
     pipe.connect("embedder.vector", "embedding_retriever.query_vector")

@@ -69,5 +69,8 @@ def save_reader(path: Path, model: SpanReader, layers: dict[str, Any], config: d
     tensors = {f"bert.{k}": v for k, v in adapter_tensors(layers).items()}
     tensors["head.weight"] = model.head.weight.detach().float().contiguous()
     tensors["head.bias"] = model.head.bias.detach().float().contiguous()
+    if model.rank_head is not None:
+        tensors["rank_head.weight"] = model.rank_head.weight.detach().float().contiguous()
+        tensors["rank_head.bias"] = model.rank_head.bias.detach().float().contiguous()
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata={"config": json.dumps(config, sort_keys=True)})

@@ -41,10 +41,29 @@ READER_TOP_K = 2
 # calibration's grid has no "no fallback"; for the round-6 reader it chose the grid's top: only a
 # question that nearly repeats a sentence reaches it (docs/benchmarks.md).
 SENTENCE_THRESHOLDS = {"de": 0.96, "en": 0.902}
+# With a reader that ranks (a rank head: `retriever.modeling.reader`): its logit for the best candidate
+# against "none of them" (0) decides the verdict: "answer" at or above ANSWER_LOGIT, "unsure" at or
+# above UNSURE_LOGIT (the closest evidence, marked as such), "none" below. Calibrated by
+# `lab.calibration.calibrate_verdicts` on development questions only (docs/benchmarks.md).
+ANSWER_LOGIT = {"de": 0.0, "en": 0.0}
+UNSURE_LOGIT = {"de": -3.0, "en": -3.0}
+# the span head's margin over "no answer" above which the short answer is marked in the sentence
+SPAN_MARGIN = 0.0
+# supporting citations: other candidates within this many logits of the best one
+SUPPORT_LOGITS = 2.0
 
 
 def _for(thresholds: dict[str, float], query: str) -> float:
     return thresholds.get(question_language(query), max(thresholds.values()))
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span as shown: without the blanks and the sentence-final punctuation around it."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and (text[end - 1].isspace() or text[end - 1] in ",;:"):
+        end -= 1
+    return start, end
 
 
 def citation(number: int, doc: Document) -> Citation:
@@ -72,6 +91,9 @@ class CitedAnswerBuilder:
         reader_thresholds: dict[str, float] | None = None,
         sentence_thresholds: dict[str, float] | None = None,
         rank_margin: float = READER_RANK_MARGIN,
+        answer_logits: dict[str, float] | None = None,
+        unsure_logits: dict[str, float] | None = None,
+        span_margin: float = SPAN_MARGIN,
     ) -> None:
         self.abstain_thresholds = dict(abstain_thresholds or DEFAULT_THRESHOLDS)
         self.max_citations = max_citations
@@ -80,6 +102,9 @@ class CitedAnswerBuilder:
         self.reader_thresholds = dict(reader_thresholds) if reader_thresholds else None
         self.sentence_thresholds = dict(sentence_thresholds or self.abstain_thresholds)
         self.rank_margin = rank_margin
+        self.answer_logits = dict(answer_logits or ANSWER_LOGIT)
+        self.unsure_logits = dict(unsure_logits or UNSURE_LOGIT)
+        self.span_margin = span_margin
 
     @component.output_types(answer=Answer)
     def run(
@@ -87,6 +112,8 @@ class CitedAnswerBuilder:
     ) -> dict[str, Any]:
         top_score = float(documents[0].score or 0.0) if documents else 0.0
         verdicts = [a for a in answers or [] if a.document is not None and "rank" in a.meta]
+        if verdicts and all("answers" in a.meta for a in verdicts):
+            return {"answer": self._decide(query, verdicts, top_score)}
         if self.reader_thresholds and verdicts:
             return {"answer": self._read(query, documents, verdicts, top_score)}
         if top_score < _for(self.abstain_thresholds, query):
@@ -116,6 +143,40 @@ class CitedAnswerBuilder:
             }
         return {"answer": Answer(query, best.content or "", top_score, citations, mode="sentence")}
 
+    def _decide(self, query: str, verdicts: list[ExtractedAnswer], top_score: float) -> Answer:
+        """The ranking reader decides: its best candidate is citation [1], its logit the verdict, and the
+        short answer its span when the span head is sure enough, else the whole sentence."""
+        ordered = sorted(verdicts, key=lambda a: (-float(a.meta["answers"]), int(a.meta["rank"])))
+        best = ordered[0]
+        logit = float(best.meta["answers"])
+        if logit < _for(self.unsure_logits, query):
+            return Answer(question=query, answer=None, score=top_score, mode="abstain")
+        verdict = "answer" if logit >= _for(self.answer_logits, query) else "unsure"
+        doc = best.document
+        assert doc is not None
+        cited = [doc]
+        floor = max(_for(self.unsure_logits, query), logit - SUPPORT_LOGITS)
+        for other in ordered[1:]:
+            if len(cited) >= self.max_citations or float(other.meta["answers"]) < floor:
+                break
+            if other.document is not None and all(other.document.id != c.id for c in cited):
+                cited.append(other.document)
+        citations = tuple(citation(i, d) for i, d in enumerate(cited, start=1))
+        text = doc.content or ""
+        if best.data and best.document_offset is not None and best.score >= self.span_margin:
+            start, end = _trimmed(text, best.document_offset.start, best.document_offset.end)
+            if start < end:
+                return Answer(
+                    query,
+                    text[start:end],
+                    top_score,
+                    citations,
+                    mode="reader",
+                    span=(start, end),
+                    verdict=verdict,
+                )
+        return Answer(query, text, top_score, citations, mode="sentence", verdict=verdict)
+
     def _preference(self, verdict: ExtractedAnswer) -> float:
         """Higher is cited first: the reader's margin, less `rank_margin` per place down the ranking."""
         rank = int(verdict.meta["rank"])
@@ -138,12 +199,7 @@ class CitedAnswerBuilder:
             doc = best.document
             assert doc is not None
             text = doc.content or ""
-            start, end = best.document_offset.start, best.document_offset.end
-            # the span as shown: without the blanks and the sentence-final punctuation around it
-            while start < end and text[start].isspace():
-                start += 1
-            while end > start and (text[end - 1].isspace() or text[end - 1] in ",;:"):
-                end -= 1
+            start, end = _trimmed(text, best.document_offset.start, best.document_offset.end)
             cited = [doc]
             for other in ordered[1:]:
                 if len(cited) >= self.max_citations:

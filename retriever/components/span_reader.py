@@ -94,7 +94,7 @@ class SentenceSpanReader:
                     data=text[start:end] if found else None,
                     document=doc,
                     document_offset=ExtractedAnswer.Span(start, end) if found else None,
-                    meta={"rank": rank},
+                    meta={"rank": rank} if span.answers is None else {"rank": rank, "answers": span.answers},
                 )
             )
         return {"answers": answers}

@@ -1,18 +1,21 @@
-"""newsqa's extractive reader: the answer span inside one sentence, or "this sentence does not say".
+"""newsqa's reader: does this sentence answer the question, and where in it is the short answer.
 
 The e5 base (with a LoRA adapter folded in) reads `<s> query: question </s></s> passage: sentence </s>`;
 a linear head gives every token a start and an end logit (SQuAD 2.0 style). The first token stands
 for "no answer": a sentence's verdict is the best span's logits minus the no-answer logits, so the
-reader both picks the span and decides whether the sentence answers the question at all. Trained on
-XQuAD-train (questions of every language over the German sentences, with sentences of the same
-paragraph that lack the answer as no-answer examples) by `lab/training/train_reader.py`; shipped as
-adapter + head in one small file.
+reader both picks the span and decides whether the sentence answers the question at all.
+
+A reader trained as an answer-sentence ranker (`lab/training/train_answerer.py`) has a second head: one
+logit per sentence from the mean of its tokens, "this sentence answers the question", trained listwise
+against the other candidates of the question and against a fixed "none of them" logit of 0, so that
+the same forward pass ranks the candidates, says how sure it is (`Span.answers`), and marks the span.
+Shipped as adapter + heads in one small file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ class Span:
     start: int
     end: int
     margin: float
+    answers: float | None = None  # the ranker head's logit against "none of them" (0); None: no such head
 
     @property
     def found(self) -> bool:
@@ -51,7 +55,14 @@ class Batch:
 
 
 class SpanReader(nn.Module):
-    def __init__(self, bert: nn.Module, tokenizer: Any, max_length: int = 128, max_answer_tokens: int = 24):
+    def __init__(
+        self,
+        bert: nn.Module,
+        tokenizer: Any,
+        max_length: int = 128,
+        max_answer_tokens: int = 24,
+        ranks: bool = False,
+    ):
         super().__init__()
         self.bert = bert
         self.tokenizer = tokenizer
@@ -61,6 +72,10 @@ class SpanReader(nn.Module):
         nn.init.normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
         self.pad_id = int(bert.config.pad_token_id or 0)
+        self.rank_head = nn.Linear(bert.config.hidden_size, 1) if ranks else None
+        if self.rank_head is not None:
+            nn.init.normal_(self.rank_head.weight, std=0.02)
+            nn.init.zeros_(self.rank_head.bias)
 
     def encode(self, questions: Sequence[str], sentences: Sequence[str]) -> Batch:
         self.tokenizer.enable_truncation(self.max_length, strategy="only_second")
@@ -84,9 +99,19 @@ class SpanReader(nn.Module):
         return Batch(tensors, offsets, allowed)
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        start, end, _ = self.read_batch(batch)
+        return start, end
+
+    def read_batch(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Start and end logits per token, and the ranker's logit per row (None without a rank head)."""
         hidden = self.bert(**batch.tensors).last_hidden_state
         logits = self.head(hidden).masked_fill(~batch.allowed.unsqueeze(-1), NEG)
-        return logits[..., 0], logits[..., 1]
+        rank = None
+        if self.rank_head is not None:
+            mask = batch.tensors["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            rank = self.rank_head(pooled).squeeze(-1)
+        return logits[..., 0], logits[..., 1], rank
 
     def best_spans(self, batch: Batch, start: torch.Tensor, end: torch.Tensor) -> list[Span]:
         """The best (start <= end, at most `max_answer_tokens`) span per row against no-answer."""
@@ -114,8 +139,11 @@ class SpanReader(nn.Module):
         if not sentences:
             return []
         batch = self.encode([question] * len(sentences), sentences).to(self.head.weight.device)
-        start, end = self.forward(batch)
-        return self.best_spans(batch, start, end)
+        start, end, rank = self.read_batch(batch)
+        spans = self.best_spans(batch, start, end)
+        if rank is None:
+            return spans
+        return [replace(span, answers=float(r)) for span, r in zip(spans, rank, strict=True)]
 
 
 def load_reader(path: Path = READER_ARTIFACT, threads: int = 0) -> SpanReader:
@@ -130,9 +158,16 @@ def load_reader(path: Path = READER_ARTIFACT, threads: int = 0) -> SpanReader:
     lora = {k[len("bert.") :]: v for k, v in tensors.items() if k.startswith("bert.")}
     merge_adapter(bert, lora, float(config["alpha"]) / int(config["rank"]))
     model = SpanReader(
-        bert, tokenizer, int(config.get("max_length", 128)), int(config.get("max_answer_tokens", 24))
+        bert,
+        tokenizer,
+        int(config.get("max_length", 128)),
+        int(config.get("max_answer_tokens", 24)),
+        ranks="rank_head.weight" in tensors,
     )
     with torch.no_grad():
         model.head.weight.copy_(tensors["head.weight"])
         model.head.bias.copy_(tensors["head.bias"])
+        if model.rank_head is not None:
+            model.rank_head.weight.copy_(tensors["rank_head.weight"])
+            model.rank_head.bias.copy_(tensors["rank_head.bias"])
     return model.eval()

@@ -95,6 +95,32 @@ def test_saved_reader_reads_as_trained(base: tuple[Any, Any], tmp_path: Path) ->
     assert again[0].margin == pytest.approx(trained[0].margin, abs=1e-3)
 
 
+def test_a_ranking_reader_saves_and_loads_its_rank_head(base: tuple[Any, Any], tmp_path: Path) -> None:
+    from tokenizers import Tokenizer
+
+    from retriever.modeling.base import ensure_base
+
+    torch.manual_seed(2)
+    bert = copy.deepcopy(base[0])
+    layers = add_lora(bert, rank=4, alpha=8.0, targets=("attention.self.value",))
+    tokenizer = Tokenizer.from_file(str(ensure_base() / "tokenizer.json"))
+    reader = SpanReader(bert, tokenizer, ranks=True)
+    assert reader.rank_head is not None
+    torch.nn.init.normal_(reader.rank_head.weight, std=0.5)
+    reader.eval()
+    other = "Das Wetter war sonnig."
+    trained = reader.read(QUESTION, [SENTENCE, other])
+    assert all(s.answers is not None for s in trained)
+    save_reader(tmp_path / "r.safetensors", reader, layers, {"rank": 4, "alpha": 8.0, "max_length": 128})
+    loaded = load_reader(tmp_path / "r.safetensors")
+    assert loaded.rank_head is not None
+    again = loaded.read(QUESTION, [SENTENCE, other])
+    assert [s.answers for s in again] == pytest.approx([s.answers for s in trained], abs=1e-3)
+    assert (
+        load_reader(READER_ARTIFACT).read(QUESTION, [SENTENCE])[0].answers is None or READER_ARTIFACT.exists()
+    )
+
+
 def _small_set(answerable: int) -> ReaderSet:
     """One question answered `answerable` times, with one sibling and one news no-answer sentence."""
     return ReaderSet(
