@@ -39,9 +39,11 @@ from lab.data import (
     cites_gold,
     embed_corpus,
     held_out_article,
+    is_dev_article,
     news_article,
     read_rows,
     store_of,
+    xquad_article_key,
 )
 from retriever.models import Answer
 
@@ -234,6 +236,102 @@ def calibrate_reader(
     return chosen, stats
 
 
+ANSWER_PRECISION = 0.9  # the issue's bar: verdict "answer" is right at least this often
+NONE_SHARE = 0.65  # unanswerable questions that must get verdict "none" (the issue asks >= 60 %)
+
+
+def reader_ranks(config: Any) -> bool:
+    """Whether the config's reader artifact has a rank head (an answer-sentence ranker)."""
+    from safetensors import safe_open
+
+    from retriever.components.span_reader import shipped_reader
+    from retriever.pipeline import uses_span_reader
+
+    if not uses_span_reader(config):
+        return False
+    path = Path(config.reader_artifact) if config.reader_artifact else shipped_reader()
+    with safe_open(str(path), framework="pt") as fh:
+        return "rank_head.weight" in fh.keys()  # noqa: SIM118 (not a dict)
+
+
+def ranker_dev_articles(train: Corpus) -> set[int]:
+    """The XQuAD-train paragraphs of the articles the ranker's training holds out (`answer_data.is_dev`)."""
+    return {i for i, a in enumerate(train.articles) if is_dev_article("xquad", xquad_article_key(a.title))}
+
+
+def verdict_outcomes(runs: Sequence[CalibrationRun], top_k: int) -> list[tuple[float, bool, bool]]:
+    """Per run: the ranker's best logit among the first `top_k` candidates, whether the run is
+    answerable, and whether its best candidate, cited first, is right."""
+    from retriever.components.answer_builder import CitedAnswerBuilder
+
+    anything = CitedAnswerBuilder(
+        answer_logits={"de": -1e9, "en": -1e9}, unsure_logits={"de": -1e9, "en": -1e9}
+    )
+    out = []
+    for run in runs:
+        read = [a for a in run.verdicts if a.meta["rank"] < top_k and "answers" in a.meta]
+        if not read:
+            out.append((float("-inf"), run.answerable, False))
+            continue
+        answer = anything.run(query=run.text, documents=run.ranked, answers=read)["answer"]
+        best = max(float(a.meta["answers"]) for a in read)
+        out.append((best, run.answerable, run.answerable and run.cites_right(answer)))
+    return out
+
+
+RANKER_K = (2, 4, 6, 8)  # candidates the ranker may read per question; the runs must hold the largest
+
+
+def calibrate_verdicts(runs: Sequence[CalibrationRun]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """How many candidates the ranker reads (the fewest within half a point of the best share of
+    answerable questions cited right: each costs latency), and its two logits at that K, pooled over
+    languages and kinds:
+    - `unsure`: the highest floor under which NONE_SHARE of the unanswerable questions fall (below it
+      the verdict is "none"); every answerable question above it is cited, right or not;
+    - `answer`: the lowest logit from which on the answers given are right ANSWER_PRECISION of the
+      time, unanswerable questions that reach it counting as wrong."""
+    by_k = {k: _verdicts_at(runs, k) for k in RANKER_K}
+    best = max(v[2]["all"]["answerable_cited_right"] for v in by_k.values())
+    k = min(k for k, v in by_k.items() if v[2]["all"]["answerable_cited_right"] >= best - 0.5)
+    chosen, stats = by_k[k][1], by_k[k][2]
+    stats["by_k"] = {str(k): v[2]["all"] for k, v in by_k.items()}
+    return chosen, stats
+
+
+def _verdicts_at(runs: Sequence[CalibrationRun], top_k: int) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    outcomes = verdict_outcomes(runs, top_k)
+    negatives = sorted(o[0] for o in outcomes if not o[1])
+    unsure = float(np.quantile(negatives, NONE_SHARE)) if negatives else -3.0
+    answer = max(unsure, 0.0)
+    for tau in sorted({round(o[0], 2) for o in outcomes if o[0] >= unsure}):
+        given = [o for o in outcomes if o[0] >= tau]
+        right = sum(o[2] for o in given)
+        if given and right / len(given) >= ANSWER_PRECISION:
+            answer = max(tau, unsure)
+            break
+    else:
+        answer = max((o[0] for o in outcomes), default=0.0) + 0.01
+    chosen = {"answer": {"de": round(answer, 2), "en": round(answer, 2)},
+              "unsure": {"de": round(unsure, 2), "en": round(unsure, 2)}, "top_k": top_k}  # fmt: skip
+    stats: dict[str, Any] = {}
+    for key in [*sorted({f"{r.kind} {r.lang}" for r in runs}), "all"]:
+        rows = [o for o, r in zip(outcomes, runs, strict=True) if key == "all" or f"{r.kind} {r.lang}" == key]
+        pos = [o for o in rows if o[1]]
+        neg = [o for o in rows if not o[1]]
+        stats[key] = {
+            "answerable_cited_right": round(
+                100 * sum(o[2] and o[0] >= unsure for o in pos) / max(len(pos), 1), 1
+            ),
+            "answered_sure_right": round(
+                100 * sum(o[2] and o[0] >= answer for o in pos) / max(len(pos), 1), 1
+            ),
+            "unanswerable_declined": round(100 * sum(o[0] < unsure for o in neg) / max(len(neg), 1), 1),
+            "unanswerable_answer": round(100 * sum(o[0] >= answer for o in neg) / max(len(neg), 1), 1),
+            "questions": len(rows),
+        }
+    return top_k, chosen, stats
+
+
 def calibrated_reader_config(
     settings: Any, store: Any, train: Corpus, config: Any, news: NewsDev | None = None
 ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
@@ -243,13 +341,23 @@ def calibrated_reader_config(
     statistics on the held-out questions."""
     from retriever.service import NewsQA
 
+    ranks = reader_ranks(config)
     qa = NewsQA(settings, config=config, store=store)
     qa.warm_up()
-    runs = xquad_runs(qa, train, reader_dev_articles(train))
+    runs = xquad_runs(qa, train, ranker_dev_articles(train) if ranks else reader_dev_articles(train))
     if news is not None:
         qa = NewsQA(settings, config=config, store=news.store)
         qa.warm_up()
         runs += news_runs(qa, news)
+    if ranks:
+        chosen, stats = calibrate_verdicts(runs)
+        calibrated = replace(
+            config,
+            answer_logits=chosen["answer"],
+            unsure_logits=chosen["unsure"],
+            reader_top_k=chosen["top_k"],
+        )
+        return calibrated, chosen, stats
     chosen, stats = calibrate_reader(runs)
     calibrated = replace(
         config,

@@ -9,6 +9,7 @@ rows 512-1027 may be trained and tuned on.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -101,6 +102,18 @@ def held_out_article(position: int, every: int) -> bool:
     """Is the XQuAD-train article at `position` one that `--dev every` holds out of training (and
     that the reader's thresholds are calibrated on)? `every` 0 holds none out."""
     return every > 0 and position % every == every - 1
+
+
+def is_dev_article(source: str, article: str, share: int = 6) -> bool:
+    """The answer-sentence ranker's development split: one article in `share` of each training
+    source, chosen by a stable hash of its title (never trained on; its thresholds are tuned there)."""
+    digest = hashlib.sha256(f"{source.split('-')[0]}:{article}".encode()).digest()
+    return digest[0] % share == 0
+
+
+def xquad_article_key(title: str) -> str:
+    """What `is_dev_article` reads for an XQuAD-train paragraph titled `Title (n)` (its article)."""
+    return f"xquad:{title.rsplit(' (', 1)[0]}"
 
 
 def contains_gold(article_id: str, start: int, end: int, article: Article, q: Question) -> bool:

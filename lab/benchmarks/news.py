@@ -138,10 +138,47 @@ def _score(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
         "right_when_answered": _percent(
             sum(o["citation_correct"] for o in answerable), sum(o["answered"] for o in outcomes)
         ),
+        "answer_verdict_right": _percent(
+            sum(o["citation_correct"] and o["verdict"] == "answer" for o in answerable), len(answerable)
+        ),
+        "answer_precision": _percent(
+            sum(o["citation_correct"] and o["verdict"] == "answer" for o in outcomes),
+            sum(o["verdict"] == "answer" for o in outcomes),
+        ),
         "unanswerable": len(unanswerable),
         "declined": _percent(sum(not o["answered"] for o in unanswerable), len(unanswerable)),
+        "unanswerable_answer_verdict": _percent(
+            sum(o["verdict"] == "answer" for o in unanswerable), len(unanswerable)
+        ),
         "latency_p50_ms": round(percentile([o["latency_ms"] for o in outcomes], 50), 1),
     }
+
+
+def _outcome(
+    asker: Any, q: NewsQuestion, news: dict[int, Article], texts: dict[int, str], row_of: dict[str, int]
+) -> dict[str, Any]:
+    """One question asked of `asker` (NewsQA or a baseline), and how its answer fares."""
+    answer, _ = asker.ask_with_evidence(q.question)
+    first = answer.citations[0] if answer.citations else None
+    outcome: dict[str, Any] = {
+        "id": q.qid,
+        "row": q.row,
+        "lang": q.lang,
+        "answerable": q.answerable,
+        "answered": not answer.abstained,
+        "verdict": answer.verdict,
+        "cited_row": row_of.get(first.article_id) if first else None,
+        "cited_sentence": first.sentence_number if first else None,
+        "citation_correct": False,
+        "f1": 0.0,
+        "score": round(answer.score, 4),
+        "latency_ms": answer.latency_ms,
+    }
+    if q.answerable and first is not None and not answer.abstained:
+        assert q.start is not None and q.end is not None
+        outcome["citation_correct"] = cites_answer(q, news[q.row], texts[q.row], first)
+        outcome["f1"] = f1(answer.answer or "", [texts[q.row][q.start : q.end]])
+    return outcome
 
 
 def run_news(args: argparse.Namespace) -> int:
@@ -180,30 +217,18 @@ def run_news(args: argparse.Namespace) -> int:
             for info in qa.store.articles()
             if info.source.startswith(SOURCE_PREFIX)
         }
-        print(f"asking {len(questions)} questions ...", file=sys.stderr)
-        outcomes = []
-        for q in questions:
-            answer = qa.ask(q.question)
-            first = answer.citations[0] if answer.citations else None
-            cited_row = row_of.get(first.article_id) if first else None
-            outcome: dict[str, Any] = {
-                "id": q.qid,
-                "row": q.row,
-                "lang": q.lang,
-                "answerable": q.answerable,
-                "answered": not answer.abstained,
-                "cited_row": cited_row,
-                "cited_sentence": first.sentence_number if first else None,
-                "citation_correct": False,
-                "f1": 0.0,
-                "score": round(answer.score, 4),
-                "latency_ms": answer.latency_ms,
-            }
-            if q.answerable and first is not None and not answer.abstained:
-                assert q.start is not None and q.end is not None
-                outcome["citation_correct"] = cites_answer(q, news[q.row], texts[q.row], first)
-                outcome["f1"] = f1(answer.answer or "", [texts[q.row][q.start : q.end]])
-            outcomes.append(outcome)
+        from lab.benchmarks.baselines import baselines
+        from retriever.pipeline import PipelineConfig
+
+        documents = [d for info in qa.store.articles() for d in qa.store.sentences(info.article_id)]
+        hybrid = NewsQA(settings, config=PipelineConfig(reader_model="none"), store=qa.store)
+        askers: list[tuple[str, Any]] = [(b.name, b) for b in baselines(documents)]
+        askers += [("newsqa hybrid", hybrid), ("newsqa (shipped)", qa)]
+        per_asker: dict[str, list[dict[str, Any]]] = {}
+        for name, asker in askers:
+            print(f"{name}: asking {len(questions)} questions ...", file=sys.stderr)
+            per_asker[name] = [_outcome(asker, q, news, texts, row_of) for q in questions]
+        outcomes = per_asker["newsqa (shipped)"]
         # whatever reader the shipped pipeline chose (a model setting, newsqa's own, or none)
         component = settings.reader_model or type(qa.pipeline.get_component("reader")).__name__
         reader = f"yes: {component}" if qa.reader_available else "none (best sentence)"
@@ -225,6 +250,10 @@ def run_news(args: argparse.Namespace) -> int:
             ),
             **{lang: _score([o for o in outcomes if o["lang"] == lang]) for lang in LANGS},
             "all": _score(outcomes),
+            "askers": {
+                name: {lang: _score([o for o in rows if o["lang"] == lang]) for lang in (*LANGS, "all")}
+                for name, rows in per_asker.items()
+            },
         }
     print(json.dumps(results, indent=2, ensure_ascii=False))
     if args.json:
@@ -247,11 +276,15 @@ def render_news(r: dict[str, Any]) -> str:
             "right when answered (citation@1 of all answers given, near misses' answers count as wrong)",
             "right_when_answered",
         ),
+        ("right with verdict answer (of answerable)", "answer_verdict_right"),
+        ("verdict answer is right (of those answers)", "answer_precision"),
         ("unanswerable questions (near misses)", "unanswerable"),
-        ("declined (of unanswerable)", "declined"),
+        ("declined: verdict none (of unanswerable)", "declined"),
+        ("unanswerable: verdict answer", "unanswerable_answer_verdict"),
         ("latency p50 (ms)", "latency_p50_ms"),
     ]
-    columns = (*LANGS, "all")
+    askers = r.get("askers") or {"newsqa (shipped)": {c: r[c] for c in (*LANGS, "all")}}
+    names = list(askers)
     return "\n".join(
         [
             f"### Real news: answering and declining on 10kGNAD ({r['date']})",
@@ -264,8 +297,20 @@ def render_news(r: dict[str, Any]) -> str:
             f"{r['sentences']} sentences in {r['index_seconds']} s. Reader: {r['reader']}. "
             f"Thresholds: the shipped ones, {r['thresholds']}.",
             "",
-            "| metric | de | en | all |",
-            "|---|---|---|---|",
-            *(f"| {label} | " + " | ".join(str(r[c][key]) for c in columns) + " |" for label, key in rows),
+            "Columns: each asker over the same index, German and English questions pooled; citation@1 "
+            "per language below the table.",
+            "",
+            "| metric | " + " | ".join(names) + " |",
+            "|---|" + "---|" * len(names),
+            *(
+                f"| {label} | " + " | ".join(str(askers[n]["all"][key]) for n in names) + " |"
+                for label, key in rows
+            ),
+            "",
+            "citation@1 de / en: "
+            + "; ".join(
+                f"{n} {askers[n]['de']['citation@1']} / {askers[n]['en']['citation@1']}" for n in names
+            )
+            + ".",
         ]
     )

