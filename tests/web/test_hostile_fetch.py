@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from retriever.web import fetch_article
-from retriever.web.charset import decode_page, declared_charset
+from retriever.web.charset import declared_charset, decode_page
 from retriever.web.fetch import (
     FEED_TYPES,
     Fetcher,
@@ -104,7 +104,7 @@ def test_one_url_has_one_spelling() -> None:
 
 
 def test_the_declared_charset_decides_and_one_bad_byte_stays_one(server: HostileServer) -> None:
-    page = news_page(LUEBECK).encode("utf-8").replace("Montag".encode(), b"Mon\xfftag")  # one bad byte
+    page = news_page(LUEBECK).encode("utf-8").replace(b"Montag", b"Mon\xfftag")  # one bad byte
     url = server.route("/bad-byte.html", body=page, content_type="text/html; charset=utf-8")
     article = fetch_article(url, limits=ALLOW).article
     text = " ".join(s.text for s in article.sentences)
@@ -122,8 +122,10 @@ def test_a_meta_charset_decides_when_the_header_names_none(server: HostileServer
 
 
 def test_charset_order_bom_header_meta_then_a_guess() -> None:
-    assert declared_charset(b"\xef\xbb\xbf<html>", "text/html; charset=iso-8859-1") == ("utf-8", "byte-order mark")
-    assert declared_charset(b'<meta charset="latin1">', "text/html; charset=UTF-8") == ("utf-8", "HTTP header")
+    bom = declared_charset(b"\xef\xbb\xbf<html>", "text/html; charset=iso-8859-1")
+    assert bom == ("utf-8", "byte-order mark")
+    header = declared_charset(b'<meta charset="latin1">', "text/html; charset=UTF-8")
+    assert header == ("utf-8", "HTTP header")
     assert declared_charset(b'<meta charset="latin1">', "text/html") == ("cp1252", "meta tag")
     assert declared_charset(b"<meta charset=bogus>", "text/html; charset=nonsense") is None
     assert decode_page("Grüße".encode()) == "Grüße"  # undeclared: UTF-8 when it decodes as UTF-8
