@@ -42,6 +42,7 @@ from retriever.feeds.db import (
 from retriever.ingest import Article
 from retriever.models import IndexResult
 from retriever.web import fetch_article
+from retriever.web.charset import decode_page
 from retriever.web.extract import NoArticleError, extract_page, page_article
 from retriever.web.fetch import FEED_TYPES, Fetcher, FetchError, FetchLimits, RefusedURLError, check_url
 
@@ -103,8 +104,14 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> tuple[str, list
     """(title, entries) of a feed document, in document order; FeedError when it is not a feed."""
     import feedparser  # only when a feed is read
 
+    # Decoded here by the declared charset (errors replaced, UTF-8 when none is declared, as XML
+    # says), and handed on as clean UTF-8: feedparser, meeting one invalid byte, re-reads the whole
+    # feed as windows-1252 and every umlaut of its titles and texts turns into mojibake. (Bytes, not
+    # str: feedparser opens a str that names a URL or a file.)
+    text = decode_page(body, content_type, default="utf-8")
     parsed: Any = feedparser.parse(
-        body, response_headers={"content-location": url, "content-type": content_type or "application/xml"}
+        text.encode("utf-8"),
+        response_headers={"content-location": url, "content-type": "application/xml; charset=utf-8"},
     )
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception")

@@ -71,9 +71,10 @@ def guess_charset(body: bytes) -> str:
     return "cp1252"
 
 
-def decode_page(body: bytes, content_type: str = "") -> str:
-    """The page's text: the declared charset decides (invalid bytes replaced), else a guess."""
+def decode_page(body: bytes, content_type: str = "", default: str | None = None) -> str:
+    """The page's text: the declared charset decides (invalid bytes replaced), else `default` (XML's
+    is UTF-8), else a guess."""
     declared = declared_charset(body, content_type)
-    codec = declared[0] if declared else guess_charset(body)
+    codec = declared[0] if declared else (default or guess_charset(body))
     text = body.decode(codec, errors="replace")
     return text[1:] if text.startswith("\ufeff") else text

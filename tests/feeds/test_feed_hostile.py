@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from retriever.feeds.db import FAILED, FeedRegistry
-from retriever.feeds.poller import REFUSED, FeedPoller
+from retriever.feeds.poller import REFUSED, FeedPoller, parse_feed
 from retriever.ingest import Article
 from retriever.models import IndexResult
-from retriever.web.fetch import FetchLimits
+from retriever.web.fetch import FEED_TYPES, Fetcher, FetchLimits
 from tests.retriever.test_cli import newsqa
 from tests.web.hostile_server import hostile_server, news_page
 
@@ -110,3 +110,18 @@ def test_entries_sharing_one_link_are_three_articles_and_every_count_agrees(tmp_
     stored = [json.loads(line) for line in articles.stdout.splitlines()]
     assert sorted(a["article_id"] for a in stored) == sorted(indexed), articles.stdout
     assert all(a["source"].startswith(f"{video} (feed entry urn:video:") for a in stored)
+
+
+def test_one_bad_byte_in_a_utf8_feed_stays_one() -> None:
+    document = rss([("urn:1", "Über Lübeck", "http://example.org/a", "Die Bürger in Lübeck. Mehr über X.")])
+    with hostile_server() as server:
+        url = server.route(
+            "/bad-byte.xml",
+            body=document.replace(b"Mehr", b"Me\xffhr"),
+            content_type="application/rss+xml; charset=utf-8",
+        )
+        with Fetcher(ALLOW) as fetcher:
+            result = fetcher.get(url, accept=FEED_TYPES, what="feed")
+    _, entries = parse_feed(result.body, result.url, result.content_type)
+    assert entries[0].title == "Über Lübeck"  # feedparser alone: "Ãœber LÃ¼beck"
+    assert entries[0].summary == "Die Bürger in Lübeck. Me\ufffdhr über X."
