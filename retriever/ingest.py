@@ -7,12 +7,20 @@ that does not end like a sentence), else the file name. Every title is at most `
 characters: a longer one is cut at a word boundary and ends with "…" (`cap_title`).
 `.md` files are Markdown: their markup is stripped (see retriever.markdown_text), and the sentences
 and citations are those of the text a reader sees.
+
+Every article, from a file, an upload or a web page, has at most `MAX_SENTENCES` sentences: each
+one is embedded, so the cap bounds what one article costs (a news article has a few hundred at most).
+A path given to `read_article` must be a regular file once links are resolved, and is read with the
+byte cap enforced on what is read, not on what `stat` claims: `/dev/zero` behind a `.txt` name, a
+named pipe or a socket is refused at once instead of read until memory runs out, or waited on forever.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +30,8 @@ from retriever.german import GERMAN_STOPWORDS
 ARTICLE_SUFFIXES = frozenset({".txt", ".md"})
 MAX_ARTICLE_BYTES = 2_000_000
 MAX_TITLE_CHARS = 200
+# ~10x the longest news article; embedding this many takes a few minutes on two cores.
+MAX_SENTENCES = 2_000
 
 _HEADER = re.compile(r"^\s*date\s+(?P<date>\S+)\s+(?P<title>\S.*?)\s*$")
 _HEADER_START = re.compile(r"^\s*date\b", re.IGNORECASE)
@@ -156,6 +166,14 @@ def split_sentences(body: str) -> list[Sentence]:
     return sentences
 
 
+def check_sentence_count(sentences: list[Sentence], source: str) -> None:
+    """Raise ArticleError when an article has more than MAX_SENTENCES sentences."""
+    if len(sentences) > MAX_SENTENCES:
+        raise ArticleError(
+            f"{source}: {len(sentences):,} sentences is too many for one article (limit {MAX_SENTENCES:,})"
+        )
+
+
 def article_id_for(title: str, date: str, body: str) -> str:
     """Stable id from the content: the same text always gets the same id."""
     normalised = "\n".join([title.strip(), date.strip(), " ".join(body.split())])
@@ -267,26 +285,65 @@ def _parse_article(text: str, source: str) -> Article:
     sentences = split_sentences(body)
     if not sentences:
         raise ArticleError(f"{source}: no sentences found")
+    check_sentence_count(sentences, source)
     return Article(article_id_for(title, date, body), title, date, body, tuple(sentences), source)
+
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "is a directory"),
+    (stat.S_ISFIFO, "is a named pipe (FIFO), not a file"),
+    (stat.S_ISCHR, "is a character device, not a file"),
+    (stat.S_ISBLK, "is a block device, not a file"),
+    (stat.S_ISSOCK, "is a socket, not a file"),
+)
+
+
+def _not_regular(mode: int) -> str:
+    """Why a file of this mode cannot be an article ("" for a regular file)."""
+    if stat.S_ISREG(mode):
+        return ""
+    return next((why for test, why in _NOT_REGULAR if test(mode)), "is not a regular file")
+
+
+def read_bytes_capped(path: Path, limit: int = MAX_ARTICLE_BYTES) -> bytes:
+    """The bytes of the regular file at `path` (links resolved), at most `limit` of them; raises
+    ArticleError naming the file otherwise. The type is checked with `stat` before opening (opening a
+    named pipe waits for a writer), the file is opened non-blocking and checked again (it may have
+    been swapped meanwhile), and the cap holds for what is read, whatever the size claims."""
+    try:
+        why = _not_regular(os.stat(path).st_mode)
+        if why:
+            raise ArticleError(f"{path}: {why}")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise ArticleError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ArticleError(f"{path}: cannot read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            info = os.fstat(handle.fileno())
+            why = _not_regular(info.st_mode)
+            if why:
+                raise ArticleError(f"{path}: {why}")
+            if info.st_size > limit:
+                raise ArticleError(
+                    f"{path}: {info.st_size:,} bytes is too large for one article (limit {limit:,})"
+                )
+            raw = handle.read(limit + 1)
+        except OSError as exc:
+            raise ArticleError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(raw) > limit:
+        raise ArticleError(
+            f"{path}: more than {limit:,} bytes is too large for one article (limit {limit:,})"
+        )
+    return raw
 
 
 def read_article(path: Path) -> Article:
     """Read and parse one article file; every failure is an `ArticleError` naming the file."""
     if path.suffix.lower() not in ARTICLE_SUFFIXES:
         raise ArticleError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; use .txt or .md")
-    try:
-        size = path.stat().st_size
-        if size > MAX_ARTICLE_BYTES:
-            raise ArticleError(
-                f"{path}: {size:,} bytes is too large for one article (limit {MAX_ARTICLE_BYTES:,})"
-            )
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ArticleError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ArticleError(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise ArticleError(f"{path}: cannot read ({exc.strerror})") from None
+    raw = read_bytes_capped(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -141,20 +141,21 @@ class NewsQA:
             self.indexer.warm_up()
             return self.indexer.index(article, replace_same_source=False)
 
-    def index_article(self, article: Article) -> IndexResult:
-        """Index an article parsed elsewhere (a web page, a feed entry), with its own source."""
+    def index_article(self, article: Article, progress: Progress | None = None) -> IndexResult:
+        """Index an article parsed elsewhere (a web page, a feed entry), with its own source.
+        `progress(done, total)` is called as its sentences are embedded."""
         with self._lock:
             self.indexer.warm_up()
-            return self.indexer.index(article)
+            return self.indexer.index(article, progress=progress)
 
-    def index_url(self, url: str) -> IndexResult:
+    def index_url(self, url: str, progress: Progress | None = None) -> IndexResult:
         """Fetch a link, extract its article and index it with the URL as its source.
         Raises retriever.web.FetchError (NoArticleError: the page holds no article text)."""
         from retriever.web import FetchLimits, fetch_article
 
         settings = self.settings
         limits = FetchLimits(timeout=settings.fetch_timeout, allow_private=settings.allow_private_urls)
-        return self.index_article(fetch_article(url, limits=limits).article)
+        return self.index_article(fetch_article(url, limits=limits).article, progress)
 
     def index_file(self, path: Path, progress: Progress | None = None) -> IndexResult:
         """Index one .txt/.md file; its resolved path is its source (an edited file replaces the

@@ -155,7 +155,9 @@ def cmd_poll(args: argparse.Namespace) -> int:
         elif entry.status == "duplicate":
             print(f"duplicate of {entry.article_id}: {entry.title!r} <{entry.link}>", flush=True)
         else:
-            print(f"error ({entry.status}): {entry.link}: {entry.error}", file=sys.stderr, flush=True)
+            error = entry.error or ""  # most errors name the link already
+            detail = error if entry.link and error.startswith(entry.link) else f"{entry.link}: {error}"
+            print(f"error ({entry.status}): {detail}", file=sys.stderr, flush=True)
 
     try:
         report = poller.poll(force=True, on_entry=show)

@@ -4,7 +4,10 @@ The tables live next to the bot's `bot_*` tables in the database of `NEWSQA_DATA
 default `NEWSQA_DOCUMENT_STORE`'s PostgreSQL, else `bot.sqlite3` in the data dir), so `newsqa feeds`
 and the bot share one registry; they are prefixed `newsqa_` and created by whoever opens them first.
 
-An entry row is unique per (feed, key), key = sha256 of the entry's GUID (else its link). Its life:
+An entry row is unique per (feed, key), key = sha256 of the entry's GUID (else its link). The article
+an entry brings is indexed under the entry's identity (`entry_source`: its GUID, else its link and
+the text's hash), not under the link alone: entries that share one link (a video page, a paywall: the
+feed's own text is used) are separate articles, not replacements of each other. Its life:
 `pending` (recorded from the feed document, in the same transaction that stores the feed's new
 ETag/Last-Modified, so a crash never loses one) -> `indexing` (claimed; the article id and content hash
 are written before the article goes into the index) -> `indexed` | `duplicate` | `failed`.
@@ -156,6 +159,8 @@ class EntryInfo:
     announce: bool
     article_id: str | None
     attempts: int
+    guid: str = ""
+    error: str | None = None
 
 
 def _entry_info(row: FeedEntry) -> EntryInfo:
@@ -170,6 +175,8 @@ def _entry_info(row: FeedEntry) -> EntryInfo:
         row.announce,
         row.article_id,
         row.attempts,
+        row.guid,
+        row.error,
     )
 
 
@@ -187,6 +194,17 @@ class NewEntry:
 
 def entry_key(guid: str, link: str, title: str) -> str:
     return hashlib.sha256((guid or link or title).strip().encode("utf-8")).hexdigest()
+
+
+def entry_source(guid: str, link: str, body: str) -> str:
+    """The source an entry's article is indexed under (a changed text from the same source replaces
+    the earlier one): the link itself when the GUID is the link, else the link with the GUID, or
+    without a GUID the link with the text's hash. Readable, since it is shown as an article's source."""
+    guid = guid.strip()
+    if guid == link:
+        return link
+    identity = guid if guid else f"sha256:{content_hash(body)[:16]}"
+    return f"{link} (feed entry {identity[:500]})"
 
 
 def content_hash(text: str) -> str:

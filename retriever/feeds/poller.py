@@ -8,7 +8,9 @@ is the fallback when the page holds no article text), checked against the conten
 entries already indexed (one story under two links is one article), and indexed with the link as
 its source. A failing feed (HTTP error, timeout, not a feed, a page over the byte or time cap)
 gets its error recorded and is polled again after an exponential back-off; the other feeds go on.
-A failing entry is tried again at the next passes, `max_attempts` times in all.
+A failing entry is tried again at the next passes, `max_attempts` times in all; an entry whose link
+can never be fetched (none, malformed, `file:`/`javascript:`, a private address) is refused once.
+An entry's article is indexed under the entry's identity (`db.entry_source`), not its link alone.
 
 The pass is blocking (fetching, embedding); the bot runs it in a worker thread. Fetching feed
 documents runs a few at a time; indexing runs one article at a time (the embedder is the limit).
@@ -22,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from retriever.feeds.db import (
@@ -35,18 +37,21 @@ from retriever.feeds.db import (
     NewEntry,
     content_hash,
     entry_key,
+    entry_source,
 )
 from retriever.ingest import Article
 from retriever.models import IndexResult
 from retriever.web import fetch_article
+from retriever.web.charset import decode_page
 from retriever.web.extract import NoArticleError, extract_page, page_article
-from retriever.web.fetch import FEED_TYPES, Fetcher, FetchError, FetchLimits, check_url
+from retriever.web.fetch import FEED_TYPES, Fetcher, FetchError, FetchLimits, RefusedURLError, check_url
 
 logger = logging.getLogger(__name__)
 
 MAX_ENTRIES = 50  # new entries recorded per feed per pass, and entries indexed per feed per pass
 MAX_ATTEMPTS = 3
 MAX_BACKOFF = dt.timedelta(hours=24)
+REFUSED = "refused"  # an outcome, recorded as `failed` at once: the link can never be fetched
 
 
 class FeedError(FetchError):
@@ -59,7 +64,7 @@ class EntryOutcome:
     entry_id: int
     link: str
     title: str
-    status: str  # indexed | duplicate | failed | retry
+    status: str  # indexed | duplicate | failed | retry | refused
     article_id: str | None = None
     announce: bool = True
     error: str | None = None
@@ -99,8 +104,14 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> tuple[str, list
     """(title, entries) of a feed document, in document order; FeedError when it is not a feed."""
     import feedparser  # only when a feed is read
 
+    # Decoded here by the declared charset (errors replaced, UTF-8 when none is declared, as XML
+    # says), and handed on as clean UTF-8: feedparser, meeting one invalid byte, re-reads the whole
+    # feed as windows-1252 and every umlaut of its titles and texts turns into mojibake. (Bytes, not
+    # str: feedparser opens a str that names a URL or a file.)
+    text = decode_page(body, content_type, default="utf-8")
     parsed: Any = feedparser.parse(
-        body, response_headers={"content-location": url, "content-type": content_type or "application/xml"}
+        text.encode("utf-8"),
+        response_headers={"content-location": url, "content-type": "application/xml; charset=utf-8"},
     )
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception")
@@ -246,17 +257,23 @@ class FeedPoller:
         }
         try:
             if not entry.link:
-                raise FetchError(f"entry {entry.title[:80]!r} has no link")
+                raise RefusedURLError(f"entry {entry.title[:80]!r} has no link")
             article = self._article(entry)
             digest = content_hash(article.body)
             same = self.registry.indexed_with_hash(digest)
             if same is not None:
                 self.registry.finish(entry.id, DUPLICATE, article_id=same, error=None)
                 return EntryOutcome(title=article.title, status=DUPLICATE, article_id=same, **done)
+            # the entry is the article's identity: entries sharing a link must not replace each other
+            article = replace(article, source=entry_source(entry.guid, article.source, article.body))
             self.registry.set_article(entry.id, article.article_id, digest)
             if before_index is not None:
                 before_index(article, entry.announce)
             result = self.index(article)
+        except RefusedURLError as exc:  # no later pass can fetch this link: refused once, not retried
+            self.registry.finish(entry.id, FAILED, error=str(exc))
+            logger.info("Entry %s refused: %s", entry.link, exc)
+            return EntryOutcome(title=entry.title, status=REFUSED, error=str(exc), **done)
         except Exception as exc:
             error = str(exc) if isinstance(exc, (FetchError, ValueError)) else f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, (FetchError, ValueError)):

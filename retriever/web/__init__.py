@@ -10,8 +10,18 @@ import time
 from dataclasses import dataclass
 
 from retriever.ingest import Article
+from retriever.web.charset import decode_page
 from retriever.web.extract import NoArticleError, extract_page, page_article
-from retriever.web.fetch import HTML_TYPES, Fetcher, FetchError, FetchLimits, UnsafeURLError, check_url
+from retriever.web.fetch import (
+    HTML_TYPES,
+    Fetcher,
+    FetchError,
+    FetchLimits,
+    InvalidURLError,
+    RefusedURLError,
+    UnsafeURLError,
+    check_url,
+)
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -39,7 +49,8 @@ def fetch_article(
         started = time.perf_counter()
         result = client.get(url, accept=HTML_TYPES, what="page")
         fetched = time.perf_counter()
-        page = extract_page(result.body, result.url, fallback_title, fallback_date)
+        text = decode_page(result.body, result.content_type)  # the declared charset, not a guess
+        page = extract_page(text, result.url, fallback_title, fallback_date)
         article = page_article(page, check_url(url, allow_private=True))
         return FetchedArticle(article, fetched - started, time.perf_counter() - fetched)
     finally:
@@ -58,7 +69,9 @@ __all__ = [
     "FetchLimits",
     "FetchedArticle",
     "Fetcher",
+    "InvalidURLError",
     "NoArticleError",
+    "RefusedURLError",
     "UnsafeURLError",
     "check_url",
     "fetch_article",

@@ -5,7 +5,9 @@ paragraph per line; its metadata gives the title (og:title, <h1>, <title>) and t
 (htmldate: meta tags, <time>, JSON-LD, the URL). Nothing here touches the network.
 
 The result becomes a newsqa `Article` with the URL as its source, split into numbered sentences by
-the same splitter as uploaded files, so cited sentences stay verbatim sentences of the page's text.
+the same splitter as uploaded files, so cited sentences stay verbatim sentences of the page's text,
+and capped like them (`ingest.MAX_SENTENCES`). The page comes in as text, decoded by
+`retriever.web.charset` with the charset it declares: given bytes, trafilatura would guess.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ import logging
 import re
 from dataclasses import dataclass
 
-from retriever.ingest import MAX_TITLE_CHARS, Article, article_id_for, split_sentences
+from retriever.ingest import (
+    MAX_TITLE_CHARS,
+    Article,
+    ArticleError,
+    article_id_for,
+    check_sentence_count,
+    split_sentences,
+)
 from retriever.web.fetch import FetchError
 
 logger = logging.getLogger(__name__)
@@ -36,11 +45,26 @@ class ExtractedPage:
     text: str  # paragraphs separated by blank lines
 
 
+class TooLongError(NoArticleError):
+    """The page's text has more sentences than one article may have."""
+
+
+def _quiet_extractor_logs() -> None:
+    """trafilatura and its helpers log what they find wrong with a page as errors ("lxml parsing
+    failed: Document is empty"): on the terminal of `newsqa index` those read like newsqa's own
+    errors, beside the one line newsqa prints about the page (NoArticleError says what matters)."""
+    for name in ("trafilatura", "htmldate", "courlan"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def extract_page(
     html: bytes | str, url: str, fallback_title: str = "", fallback_date: str = ""
 ) -> ExtractedPage:
-    """Main text, title and date of a page. Raises NoArticleError when there is no article text."""
+    """Main text, title and date of a page (text, or bytes trafilatura decodes by guessing).
+    Raises NoArticleError when there is no article text."""
     import trafilatura  # heavy (lxml, dateparser): only when a page is extracted
+
+    _quiet_extractor_logs()
 
     try:
         doc = trafilatura.bare_extraction(
@@ -79,6 +103,10 @@ def page_article(page: ExtractedPage, source: str) -> Article:
     sentences = split_sentences(page.text)
     if len(sentences) < MIN_SENTENCES:
         raise NoArticleError(f"{source}: the page holds no article text ({len(sentences)} sentence)")
+    try:
+        check_sentence_count(sentences, source)
+    except ArticleError as exc:  # a FetchError here, like every other reason a link gives no article
+        raise TooLongError(str(exc)) from None
     return Article(
         article_id=article_id_for(page.title, page.date, page.text),
         title=page.title,

@@ -82,7 +82,7 @@ async def test_a_link_is_an_article_and_a_reply_to_its_digest_asks_about_it(
     assert added.visible.startswith(f"✅ Indexiert: {story.title}")
     assert digest.visible.startswith("📰 Neuer Artikel") and story.title in digest.visible
     assert "nur die Administratoren" in stranger.visible
-    assert ftp.startswith("Der Link wurde nicht indexiert: only http and https")
+    assert ftp.startswith("Der Link wurde nicht indexiert: ftp://") and "only http and https" in ftp
     assert empty.startswith("Der Link wurde nicht indexiert:") and "no article text" in empty
     assert "HTTP 404" in missing
     assert article_id is not None and recent == article_id
