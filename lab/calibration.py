@@ -147,11 +147,13 @@ def _counts(builder: Any, runs: Sequence[CalibrationRun], top_k: int) -> dict[st
         read = [a for a in run.verdicts if a.meta["rank"] < top_k]
         answer = builder.run(query=run.text, documents=run.ranked, answers=read)["answer"]
         c = counts.setdefault(f"{run.kind} {run.lang}", [0, 0, 0, 0])
+        # the reader's own decision: an "unsure" fallback (retrieval alone) is not an answer it gives
+        sure = answer.verdict == "answer"
         if run.answerable:
-            c[0] += run.cites_right(answer)
+            c[0] += sure and run.cites_right(answer)
             c[1] += 1
         else:
-            c[2] += answer.abstained
+            c[2] += not sure
             c[3] += 1
     return counts
 

@@ -89,13 +89,14 @@ class NewsQA:
         """Answer one question. Raises ValueError for an empty or over-long question.
 
         With `article_id` (a follow-up about one article) that article is asked first, and all
-        articles when it does not say, or when another article matches the question far better (a
-        short question is not always a follow-up: the reader can find some span in any article)."""
+        articles when it does not say (or is unsure where the others are sure), or when another
+        article matches the question far better (a short question is not always a follow-up: the
+        reader can find some span in any article)."""
         if not article_id:
             return self.ask_with_evidence(question)[0]
         focused = self.ask_with_evidence(question, article_id)[0]
         overall = self.ask_with_evidence(question)[0]
-        if focused.abstained:
+        if focused.abstained or (focused.unsure and overall.verdict == "answer"):
             return overall
         elsewhere = bool(overall.citations) and overall.citations[0].article_id != article_id
         return overall if elsewhere and overall.score >= focused.score + FOLLOW_UP_MARGIN else focused

@@ -6,7 +6,8 @@ text. Who decides between an answer and "the articles do not say":
   whose verdict clears the reader threshold, the best-ranked one (by default; `rank_margin` lets a
   much surer verdict further down win) is cited first and its span is the answer. When no sentence
   clears it, the best-ranked sentence is still the answer if its retrieval score clears the (high)
-  `sentence_thresholds` (strong evidence, no short span), else the answer is an abstention.
+  `sentence_thresholds` (strong evidence, no short span); if it clears only `abstain_thresholds`
+  (what retrieval alone would answer), it is the closest evidence with verdict "unsure"; else none.
 - without it: the retrieval score of the best sentence against `abstain_thresholds`.
 Thresholds are per question language (English questions over German text score lower) and
 calibrated on XQuAD-train only (`newsqa bench xquad`, docs/benchmarks.md).
@@ -211,4 +212,16 @@ class CitedAnswerBuilder:
         if documents and top_score >= _for(self.sentence_thresholds, query):
             best_doc = documents[0]
             return Answer(query, best_doc.content or "", top_score, (citation(1, best_doc),), mode="sentence")
+        if documents and top_score >= _for(self.abstain_thresholds, query):
+            # the reader is not sure, but retrieval found what it would answer with on its own: the
+            # closest evidence, said to be uncertain, rather than silence
+            cited = [
+                d
+                for d in documents[: self.max_citations]
+                if (d.score or 0.0) >= top_score - self.support_margin
+            ]
+            citations = tuple(citation(i, d) for i, d in enumerate(cited, start=1))
+            return Answer(
+                query, cited[0].content or "", top_score, citations, mode="sentence", verdict="unsure"
+            )
         return Answer(question=query, answer=None, score=top_score, mode="abstain")

@@ -80,7 +80,9 @@ def test_ask_json_one_object_per_question_from_args_and_stdin(data_dir: Path) ->
         "Who won the 1998 World Cup?",
     ]
     for d in lines:
-        assert set(d) == {"question", "answer", "score", "citations", "latency_ms"}
+        assert set(d) == {"question", "verdict", "answer", "score", "citations", "latency_ms"}
+        assert d["verdict"] in ("answer", "unsure", "none")
+        assert (d["answer"] is None) == (d["verdict"] == "none") == (not d["citations"])
     assert lines[1]["citations"][0]["sentence_number"] == 2
     assert set(lines[1]["citations"][0]) == {"article_id", "title", "date", "sentence_number", "text"}
     assert lines[2]["answer"] is None and lines[2]["citations"] == []

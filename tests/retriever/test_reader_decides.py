@@ -81,13 +81,21 @@ def test_no_span_but_strong_evidence_answers_with_the_sentence() -> None:
     assert [c.sentence_number for c in answer.citations] == [1]
 
 
-def test_the_reader_declines_what_retrieval_alone_would_have_answered() -> None:
+def test_what_only_retrieval_is_sure_of_is_the_closest_evidence_said_to_be_unsure() -> None:
     docs = _docs([0.93, 0.9, 0.7])  # above the plain threshold (0.862), under the sentence fallback
     verdicts = [_verdict(docs[0], "am Dienstag", 0.5, 0), _verdict(docs[1], None, -4.0, 1)]
     answer = _builder().run(query=QUESTION, documents=docs, answers=verdicts)["answer"]
-    assert answer.abstained and answer.citations == () and answer.mode == "abstain"
+    assert answer.verdict == "unsure" and answer.answer == SENTENCES[0] and answer.mode == "sentence"
+    assert [c.sentence_number for c in answer.citations] == [1]  # the next one is not within reach
     plain = CitedAnswerBuilder().run(query=QUESTION, documents=docs, answers=verdicts)["answer"]
-    assert not plain.abstained  # the same evidence without the reader's say
+    assert plain.verdict == "answer"  # the same evidence without the reader's say
+
+
+def test_under_the_plain_threshold_the_reader_declines() -> None:
+    docs = _docs([0.8, 0.7, 0.6])
+    verdicts = [_verdict(docs[0], "am Dienstag", 0.5, 0)]
+    answer = _builder().run(query=QUESTION, documents=docs, answers=verdicts)["answer"]
+    assert answer.abstained and answer.citations == () and answer.verdict == "none"
 
 
 def test_rank_margin_lets_the_ranker_break_a_close_call() -> None:

@@ -69,7 +69,7 @@ def test_off_topic_questions_abstain_without_citations(default_qa: NewsQA, quest
 
 def test_answer_json_schema(default_qa: NewsQA) -> None:
     data = default_qa.ask("Um wie viel Uhr begann das Gespräch?").to_dict()
-    assert set(data) == {"question", "answer", "score", "citations", "latency_ms"}
+    assert set(data) == {"question", "verdict", "answer", "score", "citations", "latency_ms"}
     assert isinstance(data["answer"], str) and isinstance(data["score"], float)
     assert set(data["citations"][0]) == {"article_id", "title", "date", "sentence_number", "text"}
     assert default_qa.ask("Wer gewann die Tour de France 1998?").to_dict()["answer"] is None
