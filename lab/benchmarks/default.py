@@ -51,27 +51,33 @@ def _cold_run(data_dir: Path, question: str) -> float:
 
 
 def _quality_rows(quality: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
-    shipped, plain = quality["shipped"], quality["no_reader"]
+    """One column per asker (the plain alternatives, newsqa without and with its reader)."""
+    names = list(quality)
+    first = quality[names[0]]
 
-    def pair(lang: str, *keys: str) -> str:
-        return " | ".join(" / ".join(f"{q[lang][k]}" for k in keys) for q in (shipped, plain))
+    def cells(lang: str, *keys: str) -> str:
+        return " | ".join(" / ".join(f"{quality[n][lang].get(k, '-')}" for k in keys) for n in names)
 
     rows = [
         f"Questions a new user asks about it (lab/benchmarks/data/default_questions.json: "
-        f"{shipped['all']['answerable']} the article answers, {shipped['all']['unanswerable']} it does not; "
-        "written by hand, never tuned on). Cited right: citation [1] is a sentence that answers it.",
+        f"{first['all']['answerable']} the article answers, {first['all']['unanswerable']} it does not; "
+        "written by hand, never tuned on). Cited right: citation [1] is a sentence that answers it "
+        "(verdict unsure included); sure: with verdict answer.",
         "",
-        "| questions about the default article | shipped (reader) | without a reader |",
-        "|---|---|---|",
+        "| questions about the default article | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
     ]
     for lang, name in (("de", "German"), ("en", "English")):
-        if lang in shipped:
+        if lang in first:
             rows += [
-                f"| {name}: cited right / answered, % of {shipped[lang]['answerable']} "
-                f"| {pair(lang, 'cited_right', 'answered')} |",
-                f"| {name}: answer F1 (abstention = 0) | {pair(lang, 'f1')} |",
+                f"| {name}: cited right / answered, % of {first[lang]['answerable']} "
+                f"| {cells(lang, 'cited_right', 'answered')} |",
+                f"| {name}: cited right with verdict answer, % | {cells(lang, 'sure_right')} |",
+                f"| {name}: answer F1 (abstention = 0) | {cells(lang, 'f1')} |",
             ]
-    rows.append(f"| declined, % of {shipped['all']['unanswerable']} | {pair('all', 'declined')} |")
+    rows.append(
+        f"| declined (verdict none), % of {first['all']['unanswerable']} | {cells('all', 'declined')} |"
+    )
     return rows
 
 
@@ -96,12 +102,13 @@ def run_default(args: argparse.Namespace) -> int:
                 latencies.append(qa.ask(q).latency_ms)
         repeated = [qa.ask(q).latency_ms for _ in range(5) for q in DEFAULT_QUESTIONS]
         questions = load_default_questions()
-        quality = {
-            "shipped": default_article_quality(qa, questions),
-            "no_reader": default_article_quality(
-                NewsQA(Settings(data_dir=data_dir), config=PipelineConfig(reader_model="none")), questions
-            ),
-        }
+        from lab.benchmarks.baselines import baselines
+
+        documents = [d for info in qa.store.articles() for d in qa.store.sentences(info.article_id)]
+        plain = NewsQA(Settings(data_dir=data_dir), config=PipelineConfig(reader_model="none"))
+        askers: list[tuple[str, Any]] = [(b.name, b) for b in baselines(documents)]
+        askers += [("newsqa hybrid", plain), ("newsqa (shipped)", qa)]
+        quality = {name: default_article_quality(asker, questions) for name, asker in askers}
     results = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": machine_description(),

@@ -20,7 +20,7 @@ from retriever.german import question_language
 
 DEFAULT_ARTICLE_QUESTIONS = BENCHMARK_QUESTIONS / "default_questions.json"
 
-_COUNTS = ("answerable", "answered", "right", "f1", "other", "declined")
+_COUNTS = ("answerable", "answered", "right", "sure_right", "f1", "other", "declined")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ def default_article_quality(qa: Any, questions: list[DefaultQuestion]) -> dict[s
                 c["answerable"] += 1
                 c["answered"] += not answer.abstained
                 c["right"] += first in q.sentences
+                c["sure_right"] += first in q.sentences and answer.verdict == "answer"
                 c["f1"] += f1(answer.answer or "", q.answers) if not answer.abstained else 0.0
             else:
                 c["other"] += 1
@@ -61,6 +62,7 @@ def default_article_quality(qa: Any, questions: list[DefaultQuestion]) -> dict[s
             "answerable": int(c["answerable"]),
             "answered": round(100 * c["answered"] / max(c["answerable"], 1), 1),
             "cited_right": round(100 * c["right"] / max(c["answerable"], 1), 1),
+            "sure_right": round(100 * c["sure_right"] / max(c["answerable"], 1), 1),
             "f1": round(100 * c["f1"] / max(c["answerable"], 1), 1),
             "unanswerable": int(c["other"]),
             "declined": round(100 * c["declined"] / max(c["other"], 1), 1),

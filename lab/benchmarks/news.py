@@ -244,21 +244,31 @@ def run_news(args: argparse.Namespace) -> int:
             "index_seconds": round(index_seconds, 1),
             "reader": reader,
             "thresholds": (
-                {"reader": qa.config.reader_thresholds, "sentence": qa.config.sentence_thresholds}
+                {
+                    "answer": qa.config.answer_logits,
+                    "unsure": qa.config.unsure_logits,
+                    "top_k": qa.config.reader_top_k,
+                }
                 if uses_span_reader(qa.config)
                 else dict(qa.config.abstain_thresholds)
             ),
             **{lang: _score([o for o in outcomes if o["lang"] == lang]) for lang in LANGS},
             "all": _score(outcomes),
             "askers": {
-                name: {lang: _score([o for o in rows if o["lang"] == lang]) for lang in (*LANGS, "all")}
+                name: {
+                    **{lang: _score([o for o in rows if o["lang"] == lang]) for lang in LANGS},
+                    "all": _score(rows),
+                }
                 for name, rows in per_asker.items()
             },
         }
     print(json.dumps(results, indent=2, ensure_ascii=False))
     if args.json:
         # per question too, to see which ones fail; the file is the caller's, outside the repository
-        args.json.write_text(json.dumps({**results, "outcomes": outcomes}, indent=2), encoding="utf-8")
+        args.json.write_text(
+            json.dumps({**results, "outcomes": outcomes, "asker_outcomes": per_asker}, indent=2),
+            encoding="utf-8",
+        )
     if args.write:
         write_section(args.write, "news", render_news(results))
         print(f"written to {args.write}", file=sys.stderr)

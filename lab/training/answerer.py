@@ -47,6 +47,8 @@ class AnswererConfig:
     checkpoint_every: int = 100
     device: str = "cpu"
     flat_lr: bool = False  # no decay after the warm-up (the overfitting check)
+    start_from: str = ""  # a reader artifact whose adapter and span head the ranker starts from
+    clip: float = 5.0
 
 
 def epoch_groups(
@@ -133,9 +135,16 @@ def train_answerer(
         bert, fast = load_base()
         base = bert, fast.backend_tokenizer
     bert, tokenizer = base
+    if config.start_from:  # its adapter's shape, so that its numbers fit
+        from retriever.modeling.lora import load_adapter
+
+        shape = load_adapter(Path(config.start_from))[1]
+        config.rank, config.alpha = int(shape["rank"]), float(shape["alpha"])
     layers = add_lora(bert, config.rank, config.alpha)
     model = SpanReader(bert, tokenizer, max_length=config.max_length, ranks=True).to(device)
     assert model.rank_head is not None
+    if config.start_from:
+        _start_from(model, layers, Path(config.start_from))
     lora = [p for layer in layers.values() for p in (layer.lora_a, layer.lora_b)]
     heads = [*model.head.parameters(), *model.rank_head.parameters()]
     optimiser = torch.optim.AdamW(
@@ -172,6 +181,9 @@ def train_answerer(
         torch.save(state, checkpoint.with_suffix(".tmp"))
         checkpoint.with_suffix(".tmp").replace(checkpoint)  # a kill mid-write keeps the last one
 
+    if step == 0 and on_checkpoint:  # where the ranker starts from: the dev numbers before any step
+        model.eval()
+        on_checkpoint(0, model, layers, log)
     started = time.perf_counter()
     spent_before = float(log.get("seconds", 0.0))
     model.train()
@@ -190,7 +202,7 @@ def train_answerer(
                 loss, _, right = group_losses(model, rows, device, config.span_weight)
             optimiser.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(lora + heads, 1.0)
+            torch.nn.utils.clip_grad_norm_(lora + heads, config.clip)
             optimiser.step()
             schedule.step()
             step += 1
@@ -220,6 +232,24 @@ def train_answerer(
     model.eval()
     log["steps_done"] = step
     return model, layers, log
+
+
+def _start_from(model: Any, layers: dict[str, Any], path: Path) -> None:
+    """The adapter and span head of a trained reader, and a rank head that starts as minus its
+    no-answer logit (start + end at the first token): the reader's own answer-or-not sense."""
+    import torch
+
+    from retriever.modeling.lora import load_adapter
+
+    tensors, _ = load_adapter(path)
+    with torch.no_grad():
+        for name, layer in layers.items():
+            layer.lora_a.copy_(tensors[f"bert.{name}.lora_a"].float())
+            layer.lora_b.copy_(tensors[f"bert.{name}.lora_b"].float())
+        model.head.weight.copy_(tensors["head.weight"])
+        model.head.bias.copy_(tensors["head.bias"])
+        model.rank_head.weight.copy_(-(tensors["head.weight"].sum(0, keepdim=True)) / 2)
+        model.rank_head.bias.copy_(-(tensors["head.bias"].sum(0, keepdim=True)) / 2)
 
 
 def evaluate(model: Any, groups: Sequence[Group], batch_groups: int = 8) -> dict[str, float]:

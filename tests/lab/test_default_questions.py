@@ -36,20 +36,22 @@ def test_quality_counts_right_citations_answers_and_declines(default_qa: NewsQA)
         "answerable": 2,
         "answered": 100.0,
         "cited_right": 50.0,
+        "sure_right": 50.0,
         "f1": 100.0,
         "unanswerable": 1,
         "declined": 100.0,
     }
 
 
-def test_the_report_puts_the_shipped_pipeline_beside_the_one_without_a_reader() -> None:
+def test_the_report_puts_each_asker_in_a_column() -> None:
     from lab.benchmarks.default import _quality_rows
 
     def q(right: float) -> dict[str, dict[str, float]]:
         row = {"answerable": 2, "answered": 100.0, "cited_right": right, "f1": 40.0}
         return {"de": row, "all": {**row, "unanswerable": 3, "declined": 66.7}}
 
-    rows = _quality_rows({"shipped": q(50.0), "no_reader": q(100.0)})
+    rows = _quality_rows({"newsqa (shipped)": q(50.0), "newsqa hybrid": q(100.0)})
+    assert "| questions about the default article | newsqa (shipped) | newsqa hybrid |" in rows
     assert "| German: cited right / answered, % of 2 | 50.0 / 100.0 | 100.0 / 100.0 |" in rows
-    assert "| declined, % of 3 | 66.7 | 66.7 |" in rows
+    assert "| declined (verdict none), % of 3 | 66.7 | 66.7 |" in rows
     assert not any(row.startswith("| English") for row in rows)
