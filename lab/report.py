@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from pathlib import Path
+from typing import Any
 
 MARK = "<!-- bench:{name}:{edge} -->"
 
@@ -21,4 +24,14 @@ def write_section(path: Path, name: str, body: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-# ---- the default article: cold start and warm latency ---------------------------------------
+def publish(
+    section: str, report: str, results: dict[str, Any], json_path: Path | None, output: Path | None
+) -> None:
+    """Print the report, write the raw numbers to `json_path` and the report into its section of
+    `output` (each when given)."""
+    print(report)
+    if json_path:
+        json_path.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    if output:
+        write_section(output, section, report)
+        print(f"written to {output}", file=sys.stderr)

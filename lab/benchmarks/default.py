@@ -7,7 +7,6 @@ for the first time (no cached question vector), in German and English.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from typing import Any
 from lab.benchmarks.default_questions import default_article_quality, load_default_questions
 from lab.machine import machine_description, peak_rss_mib
 from lab.metrics import percentile
-from lab.report import write_section
+from lab.report import publish
 
 DEFAULT_QUESTIONS = [
     "Wann begann das Gespräch?",
@@ -144,10 +143,5 @@ def run_default(args: argparse.Namespace) -> int:
             *_quality_rows(quality),
         ]
     )
-    print(report)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    if not args.no_write:
-        write_section(args.output, "default", report)
-        print(f"written to {args.output}", file=sys.stderr)
+    publish("default", report, results, args.json, None if args.no_write else args.output)
     return 0

@@ -9,7 +9,6 @@ the paragraphs are indexed alone, and questions about the other half must be dec
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ from lab.data import (
 )
 from lab.machine import machine_description, peak_rss_mib
 from lab.metrics import exact_match, f1, percentile
-from lab.report import write_section
+from lab.report import publish
 from retriever.ingest import Article
 
 
@@ -255,12 +254,7 @@ def run_xquad(args: argparse.Namespace) -> int:
         results["peak_rss_mib"] = round(peak_rss_mib(), 0)
 
     report = render_xquad(results)
-    print(report)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    if not args.no_write:
-        write_section(args.output, "xquad", report)
-        print(f"written to {args.output}", file=sys.stderr)
+    publish("xquad", report, results, args.json, None if args.no_write else args.output)
     return 0
 
 
