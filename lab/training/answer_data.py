@@ -66,11 +66,10 @@ def _paragraph(context: str) -> tuple[str, str]:
     headings: the heading lines are blanked, not cut, so that answer offsets into `context` hold."""
     lines = context.split("\n")
     title = lines[0].strip().replace("_", " ") if len(lines) > 1 else ""
-    masked, offset = [], 0
+    masked = []
     for n, line in enumerate(lines):
         heading = (n == 0 and title) or line.strip().startswith("=")
         masked.append(" " * len(line) if heading else line)
-        offset += len(line) + 1
     return title, "\n".join(masked)
 
 

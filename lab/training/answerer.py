@@ -60,6 +60,16 @@ def epoch_groups(
     return groups
 
 
+def take_start_shape(config: AnswererConfig) -> None:
+    """A run that starts from a reader keeps that reader's adapter shape (rank, alpha), so that its
+    numbers fit; the config (and every card written from it) then says what was trained."""
+    if config.start_from:
+        from retriever.modeling.lora import load_adapter
+
+        shape = load_adapter(Path(config.start_from))[1]
+        config.rank, config.alpha = int(shape["rank"]), float(shape["alpha"])
+
+
 def steps_per_epoch(groups: int, config: AnswererConfig) -> int:
     return (groups + config.groups_per_step - 1) // config.groups_per_step
 
@@ -135,11 +145,7 @@ def train_answerer(
         bert, fast = load_base()
         base = bert, fast.backend_tokenizer
     bert, tokenizer = base
-    if config.start_from:  # its adapter's shape, so that its numbers fit
-        from retriever.modeling.lora import load_adapter
-
-        shape = load_adapter(Path(config.start_from))[1]
-        config.rank, config.alpha = int(shape["rank"]), float(shape["alpha"])
+    take_start_shape(config)
     layers = add_lora(bert, config.rank, config.alpha)
     model = SpanReader(bert, tokenizer, max_length=config.max_length, ranks=True).to(device)
     assert model.rank_head is not None
@@ -150,14 +156,20 @@ def train_answerer(
     optimiser = torch.optim.AdamW(
         [{"params": lora, "lr": config.lr}, {"params": heads, "lr": config.head_lr}], weight_decay=0.0
     )
-    per_epoch = steps_per_epoch(len(epoch_groups(items, news, config, 0)), config)
+    first_epoch = epoch_groups(items, news, config, 0)  # built once: every epoch has as many groups
+    per_epoch = steps_per_epoch(len(first_epoch), config)
     steps = config.max_steps or config.epochs * per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser,
         lambda step: min(1.0, (step + 1) / 30) * (1.0 if config.flat_lr else max(0.02, 1 - step / steps)),
     )
     checkpoint = out_dir / "checkpoint.pt"
-    log: dict[str, Any] = {"steps": steps, "parameters": sum(p.numel() for p in lora), "losses": []}
+    log: dict[str, Any] = {
+        "steps": steps,
+        "groups_per_epoch": len(first_epoch),
+        "parameters": sum(p.numel() for p in lora),
+        "losses": [],
+    }
     step = 0
     if resume and checkpoint.exists():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
@@ -190,7 +202,7 @@ def train_answerer(
     for epoch in range(config.epochs):
         if step >= steps:
             break
-        groups = epoch_groups(items, news, config, epoch)
+        groups = first_epoch if epoch == 0 else epoch_groups(items, news, config, epoch)
         first = epoch * per_epoch
         for k in range(per_epoch):
             if first + k < step:

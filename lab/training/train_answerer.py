@@ -120,7 +120,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from lab.machine import machine_description
     from lab.training.answer_data import build_groups, is_dev, load_items, news_pool
-    from lab.training.answerer import AnswererConfig, epoch_groups, evaluate, train_answerer
+    from lab.training.answerer import (
+        AnswererConfig,
+        epoch_groups,
+        evaluate,
+        take_start_shape,
+        train_answerer,
+    )
     from lab.training.lora import save_reader
     from retriever.modeling.base import base_stamp
 
@@ -156,11 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m lab.training.train_answerer " + " ".join(
         shlex.quote(a) for a in (argv or sys.argv[1:])
     )
-    if config.start_from:  # the adapter's shape is the one it starts from (train_answerer keeps it)
-        from retriever.modeling.lora import load_adapter
-
-        shape = load_adapter(Path(config.start_from))[1]
-        config.rank, config.alpha = int(shape["rank"]), float(shape["alpha"])
+    take_start_shape(config)
     card_config = {
         **asdict(config),
         "max_answer_tokens": 24,
@@ -196,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             "bytes": out.stat().st_size,
             "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
             "train_items": len(train),
-            "train_groups": len(epoch_groups(train, news, config, 0)),
+            "train_groups": (log or {}).get("groups_per_epoch", 0),
             "sources": sources,
             "dev_groups": len(dev),
             "step": step,
