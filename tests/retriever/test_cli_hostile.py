@@ -15,22 +15,17 @@ import pytest
 
 from tests.retriever.test_cli import newsqa
 from tests.retriever.test_cli_durability import _env
-from tests.web.hostile_server import HostileServer, hostile_server, news_page
+from tests.web.hostile_server import LUEBECK, HostileServer, hostile_server, news_page
 
 pytestmark = pytest.mark.slow
 
 ENV = {"NEWSQA_ALLOW_PRIVATE_URLS": "1", "NEWSQA_INDEX_DEFAULT": "0"}
-PAGE = [
-    "Der Stadtrat von Lübeck hat am Montag über den neuen Hafen beraten und dabei lange gestritten.",
-    "Die Bürgerinnen und Bürger sollen im Frühjahr über das Vorhaben abstimmen, sagte die Sprecherin.",
-    "Kritiker befürchten höhere Kosten für die Stadt, die schon jetzt große Schulden hat.",
-]
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[HostileServer]:
     with hostile_server() as running:
-        running.route("/artikel.html", body=news_page(PAGE).encode())
+        running.route("/artikel.html", body=news_page(LUEBECK).encode())
         running.route("/trickle.html", body=b"<html></html>", trickle_every=2.0, give_up_after=60)
         yield running
 
@@ -108,7 +103,7 @@ def test_sigterm_during_a_fetch_ends_the_run_with_143(server: HostileServer, tmp
 def test_a_one_megabyte_line_indexes_in_seconds(server: HostileServer, tmp_path: Path) -> None:
     words = "Hafen Lübeck Stadtrat Montag beraten Kosten Bürger Frühjahr abstimmen Sprecherin".split()
     line = " ".join(words[i % len(words)] for i in range(95_000))  # ~1 MB, no sentence end
-    url = server.route("/zeile.html", body=news_page([*PAGE, line]).encode())
+    url = server.route("/zeile.html", body=news_page([*LUEBECK, line]).encode())
     started = time.monotonic()
     run = newsqa(tmp_path, "index", url, env=ENV)
     elapsed = time.monotonic() - started

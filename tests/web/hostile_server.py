@@ -110,6 +110,14 @@ def hostile_server() -> Iterator[HostileServer]:
         server.stop()
 
 
+# a short German news story with umlauts, long enough for trafilatura to take it as an article
+LUEBECK = [
+    "Der Stadtrat von Lübeck hat am Montag über den neuen Hafen beraten und dabei lange gestritten.",
+    "Die Bürgerinnen und Bürger sollen im Frühjahr über das Vorhaben abstimmen, sagte die Sprecherin.",
+    "Kritiker befürchten höhere Kosten für die Stadt, die schon jetzt große Schulden hat.",
+]
+
+
 def news_page(paragraphs: list[str], title: str = "Testartikel", charset: str | None = "utf-8") -> str:
     """A small news page (one <article>) whose text trafilatura extracts."""
     meta = f'<meta charset="{charset}">' if charset else ""

@@ -21,14 +21,9 @@ from retriever.web.fetch import (
     check_url,
     normalise_url,
 )
-from tests.web.hostile_server import HostileServer, hostile_server, news_page
+from tests.web.hostile_server import LUEBECK, HostileServer, hostile_server, news_page
 
 ALLOW = FetchLimits(timeout=3.0, allow_private=True)
-LUEBECK = [
-    "Der Stadtrat von Lübeck hat am Montag über den neuen Hafen beraten und dabei lange gestritten.",
-    "Die Bürgerinnen und Bürger sollen im Frühjahr über das Vorhaben abstimmen, sagte die Sprecherin.",
-    "Kritiker befürchten höhere Kosten für die Stadt, die schon jetzt große Schulden hat.",
-]
 
 
 @pytest.fixture(scope="module")
